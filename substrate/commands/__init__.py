@@ -1,0 +1,1 @@
+"""Subcommands of the ``substrate`` command line, one module each with ``register(subparsers)``."""

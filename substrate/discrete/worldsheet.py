@@ -1,0 +1,200 @@
+"""Level 0: the discrete worldsheet, a wave iteration whose fixed point is backpropagation.
+
+Every junction updates at once from the step-``n`` waves of its two neighbouring links
+(physics.md, section 3)::
+
+    a_k  <- a_k + nu (phi_k(a_{k-1}) - a_k)                          k = 1..L
+    s_L  <- s_L + nu (beta dc/da_L(a_L, y) - s_L)
+    s_{k-1} <- s_{k-1} + nu ((dphi_k/da_{k-1})^T s_k - s_{k-1})       k = 1..L
+
+``nu`` is the Courant number. At ``nu = 1`` the forward wave of link ``k`` is exact from step ``k``,
+the backward wave from step ``2L + 1 - k``, and every parameter-port effort is the exact backprop
+gradient from step ``2L`` on, whatever the initial waves: the light cone of a round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigurationError, check_range, warn
+from ..network import Loss, Network, WaveState, emitted_waves, get_loss, port_efforts, reference_waves
+from ..network.backprop import gradient_error
+
+__all__ = ["Worldsheet", "RelaxationHistory", "check_courant", "initial_state"]
+
+
+def check_courant(name: str, value: float) -> float:
+    """Validate a Courant number (Euler step): error outside (0, 2), warning inside (1, 2)."""
+    value = check_range(name, value, 0.0, 2.0, low_inclusive=False, high_inclusive=False)
+    if value > 1.0:
+        warn(
+            f"{name} = {value} lies in (1, 2): the iteration converges but with large transient growth "
+            "(non-normal); (0, 1] is the well-behaved range"
+        )
+    return value
+
+
+def initial_state(net: Network, x: np.ndarray, init: str = "zeros", rng=None) -> WaveState:
+    """Initial waves for a batch ``x``: ``"zeros"`` (rest) or ``"random"`` (standard normal).
+
+    The input link always carries ``a_0 = x`` (the input port is a matched source).
+    """
+    if init not in ("zeros", "random"):
+        raise ConfigurationError(f"init = {init!r} is unknown; valid: 'zeros', 'random'")
+    rng = np.random.default_rng(rng)
+    batch = len(x)
+
+    def wave(n):
+        return rng.standard_normal((batch, n)) if init == "random" else np.zeros((batch, n))
+
+    sizes = net.sizes
+    return WaveState([x] + [wave(n) for n in sizes[1:]], [wave(n) for n in sizes], 0.0)
+
+
+@dataclass
+class RelaxationHistory:
+    """What a relaxation did, step by step (index ``n`` = after ``n`` steps, ``n = 0..steps``).
+
+    Attributes
+    ----------
+    forward_error, backward_error : ndarray, shape (steps + 1, L + 1)
+        Largest absolute deviation of each link's wave from its fixed point (the backprop value).
+    forward_rms, backward_rms : ndarray, shape (steps + 1, L + 1)
+        Root-mean-square wave amplitude on each link.
+    gradient_error : ndarray, shape (steps + 1,)
+        Relative error of the port efforts against backprop (see ``gradient_error``).
+    """
+
+    forward_error: np.ndarray
+    backward_error: np.ndarray
+    forward_rms: np.ndarray
+    backward_rms: np.ndarray
+    gradient_error: np.ndarray
+
+    @property
+    def steps(self) -> np.ndarray:
+        return np.arange(len(self.gradient_error))
+
+
+class Worldsheet:
+    """The discrete wave substrate of a network (level 0).
+
+    Parameters
+    ----------
+    net : Network
+        The network whose junctions scatter the waves.
+    loss : {"mse", "cross_entropy"} or Loss
+        Cost at the reflecting loss port.
+    courant : float
+        Courant number ``nu`` in (0, 2); 1 is the unit step (exact in 2L steps). (1, 2) warns.
+    beta : float
+        Scale of the backward waves, ``s = beta g`` at rest (> 0). Efforts do not depend on it.
+    """
+
+    def __init__(self, net: Network, loss: str | Loss = "mse", courant: float = 1.0, beta: float = 1.0):
+        self.net = net
+        self.loss = get_loss(loss)
+        self.courant = check_courant("courant", courant)
+        self.beta = check_range("beta", beta, 0.0, None, low_inclusive=False)
+
+    def initial_state(self, x, init: str = "zeros", rng=None) -> WaveState:
+        """Initial waves for inputs ``x``: ``"zeros"`` or ``"random"`` (see :func:`initial_state`)."""
+        return initial_state(self.net, self.net.check_input(x), init, rng)
+
+    def step(self, state: WaveState, target: np.ndarray) -> WaveState:
+        """One synchronous update of every junction; returns the new state (``state`` is unchanged).
+
+        ``target`` is in the loss's internal form (``loss.target(y, n_L)``).
+        """
+        emitted_forward, emitted_backward, _ = emitted_waves(
+            self.net, self.loss, self.beta, state.forward, state.backward, target
+        )
+        nu = self.courant
+        if nu == 1.0:
+            forward = [state.forward[0]] + emitted_forward
+            backward = emitted_backward
+        else:
+            forward = [state.forward[0]] + [a + nu * (e - a) for a, e in zip(state.forward[1:], emitted_forward)]
+            backward = [s + nu * (e - s) for s, e in zip(state.backward, emitted_backward)]
+        return WaveState(forward, backward, state.time + 1)
+
+    def efforts(self, state: WaveState) -> list[np.ndarray]:
+        """Parameter-port efforts of ``state``, aligned with ``net.params`` (batch means)."""
+        return port_efforts(self.net, self.beta, state.forward, state.backward)
+
+    def relax(self, x, y, steps: int, state: WaveState | None = None, init: str = "zeros", rng=None,
+              record: bool = False) -> WaveState:
+        """Run ``steps`` wave steps on the batch ``(x, y)``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (batch, n_0)
+        y : ndarray
+            Targets (see :func:`substrate.backprop`).
+        steps : int
+            Number of steps (>= 0).
+        state : WaveState, optional
+            Waves to continue from (e.g. a previous result); otherwise ``init`` sets them.
+        init : {"zeros", "random"}
+        rng : int or numpy.random.Generator, optional
+            Randomness for ``init="random"``.
+        record : bool
+            Record a :class:`RelaxationHistory` (costs a backprop reference and efforts every step).
+
+        Returns
+        -------
+        WaveState
+            The final waves with ``gradients`` set (and ``history`` if recorded).
+        """
+        x = self.net.check_input(x)
+        steps = int(check_range("steps", steps, 0, None))
+        target = self.loss.target(y, self.net.sizes[-1])
+        if state is None:
+            state = self.initial_state(x, init, rng)
+        elif len(state.forward) != self.net.depth + 1 or state.forward[0].shape != x.shape:
+            raise ConfigurationError("state does not match this network and batch")
+        else:
+            state = WaveState([x] + state.forward[1:], state.backward, state.time)
+        recorder = _Recorder(self, x, target) if record else None
+        if recorder:
+            recorder.add(state)
+        for _ in range(steps):
+            state = self.step(state, target)
+            if recorder:
+                recorder.add(state)
+        state.gradients = self.efforts(state)
+        if recorder:
+            state.history = recorder.history()
+        return state
+
+
+class _Recorder:
+    def __init__(self, substrate, x, target):
+        self.substrate = substrate
+        self.reference = reference_waves(substrate.net, x, target, substrate.loss, substrate.beta)
+        self.rows = []
+
+    def add(self, state: WaveState) -> None:
+        ref = self.reference
+
+        def deviation(waves, fixed):
+            return [np.max(np.abs(w - f)) for w, f in zip(waves, fixed)]
+
+        def rms(waves):
+            return [np.sqrt(np.mean(w * w)) for w in waves]
+
+        self.rows.append(
+            (
+                deviation(state.forward, ref.forward),
+                deviation(state.backward, ref.backward),
+                rms(state.forward),
+                rms(state.backward),
+                gradient_error(self.substrate.efforts(state), ref.gradients),
+            )
+        )
+
+    def history(self) -> RelaxationHistory:
+        columns = [np.array(c) for c in zip(*self.rows)]
+        return RelaxationHistory(*columns)

@@ -1,0 +1,110 @@
+"""Layer maps with their transposed Jacobians: the junctions of every substrate.
+
+A layer is a map ``a_k = phi_k(a_{k-1}; theta_k)``. A junction of the substrate needs three things
+from it, all local to the junction:
+
+- ``transmit(a_prev)``: the forward transmission ``phi_k(a_prev)`` and the slopes ``f'(z_k)``;
+- ``reflect_back(slope, s)``: the backward transmission ``(d phi_k / d a_prev)^T s``;
+- ``efforts(a_prev, slope, s)``: the parameter-port efforts ``(d phi_k / d theta_k)^T s`` averaged
+  over the batch.
+
+Dense layers and residual layers are provided; the network abstraction of levels 0 and 1 is a chain of
+such maps (physics.md, sections 3, 4 and 6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, check_positive
+from .activations import Activation, get_activation
+
+__all__ = ["Dense", "Residual", "Layer"]
+
+
+class Dense:
+    """Dense layer ``a = f(W a_prev + b)``.
+
+    Parameters
+    ----------
+    weight : ndarray, shape (n_out, n_in)
+        Weight matrix ``W`` (dimensionless).
+    bias : ndarray, shape (n_out,)
+        Bias vector ``b``.
+    activation : str or Activation
+        Pointwise nonlinearity ``f``.
+    """
+
+    kind = "dense"
+
+    def __init__(self, weight, bias, activation: str | Activation = "tanh"):
+        weight = np.array(weight, dtype=float)
+        bias = np.array(bias, dtype=float)
+        if weight.ndim != 2 or bias.shape != (weight.shape[0],):
+            raise ShapeError(
+                f"Dense needs weight (n_out, n_in) and bias (n_out,), got {weight.shape} and {bias.shape}"
+            )
+        self.weight = weight
+        self.bias = bias
+        self.activation = get_activation(activation)
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        return [self.weight, self.bias]
+
+    def transmit(self, a_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(f(z), f'(z))`` with ``z = a_prev W^T + b``; rows are samples."""
+        return self.activation.value_and_slope(a_prev @ self.weight.T + self.bias)
+
+    def reflect_back(self, slope: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Backward transmission ``W^T (f'(z) * s)`` for each sample (row)."""
+        return (slope * s) @ self.weight
+
+    def efforts(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
+        """Batch-mean port efforts ``[mean (f'*s) a_prev^T, mean f'*s]``."""
+        delta = slope * s
+        return [delta.T @ a_prev / len(a_prev), delta.mean(axis=0)]
+
+
+class Residual(Dense):
+    """Residual layer ``a = a_prev + step * f(W a_prev + b)`` with a square ``W``.
+
+    One cell of the continuum worldsheet (an Euler step of the neural ODE ``da/ds = f(W a + b)``).
+
+    Parameters
+    ----------
+    weight : ndarray, shape (n, n)
+    bias : ndarray, shape (n,)
+    activation : str or Activation
+    step : float
+        Depth step ``ds`` of the residual branch (dimensionless, > 0).
+    """
+
+    kind = "residual"
+
+    def __init__(self, weight, bias, activation: str | Activation = "tanh", step: float = 1.0):
+        super().__init__(weight, bias, activation)
+        if self.n_in != self.n_out:
+            raise ShapeError(f"Residual needs a square weight, got shape {self.weight.shape}")
+        self.step = check_positive("step", step)
+
+    def transmit(self, a_prev):
+        value, slope = super().transmit(a_prev)
+        return a_prev + self.step * value, slope
+
+    def reflect_back(self, slope, s):
+        return s + self.step * super().reflect_back(slope, s)
+
+    def efforts(self, a_prev, slope, s):
+        return [self.step * e for e in super().efforts(a_prev, slope, s)]
+
+
+Layer = Dense  # every layer kind shares Dense's interface
