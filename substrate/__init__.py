@@ -14,12 +14,13 @@ from .errors import ConfigurationError, NumericalError, ShapeError, SubstrateErr
 from .lumped import Dyadic, DyadicSolution
 from .network import (
     MLP, Dense, Network, Residual, WaveState, backprop, gradient_error, loss_value, residual_network,
+    load_network, save_network,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MLP", "Network", "Dense", "Residual", "residual_network", "backprop", "loss_value", "gradient_error",
+    "MLP", "Network", "Dense", "Residual", "residual_network", "save_network", "load_network", "backprop", "loss_value", "gradient_error",
     "WaveState", "Worldsheet", "RelaxationHistory", "Dyadic", "DyadicSolution",
     "SubstrateError", "ConfigurationError", "ShapeError", "NumericalError", "SubstrateWarning",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,3 +45,14 @@ def ngspice():
             pytest.fail(message + " and CI=true: ngspice tests must run in CI")
         pytest.skip(message)
     return shutil.which("ngspice")
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name):
+    """Import ``examples/<name>.py`` as a module (every example must be loaded by some test)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

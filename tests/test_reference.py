@@ -87,3 +87,17 @@ def test_bad_inputs_are_named():
         backprop(MLP([2, 2]), np.zeros((1, 2)), np.array([2]), "cross_entropy")
     with pytest.raises(ShapeError, match=r"inputs must have shape \(batch, 2\)"):
         MLP([2, 2]).forward(np.zeros((1, 3)))
+
+
+def test_save_and_load_round_trip(tmp_path):
+    from substrate import load_network, save_network
+
+    rng = np.random.default_rng(4)
+    net = Network([Dense(rng.normal(size=(3, 2)), rng.normal(size=3), "softplus"),
+                   Residual(rng.normal(size=(3, 3)), rng.normal(size=3), "tanh", step=0.25),
+                   Dense(rng.normal(size=(1, 3)), rng.normal(size=1), "identity")])
+    save_network(net, tmp_path / "net.npz")
+    twin = load_network(tmp_path / "net.npz")
+    x = rng.normal(size=(4, 2))
+    np.testing.assert_array_equal(net.forward(x), twin.forward(x))
+    assert repr(net) == repr(twin)
