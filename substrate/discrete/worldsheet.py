@@ -103,14 +103,23 @@ class Worldsheet:
         """Initial waves for inputs ``x``: ``"zeros"`` or ``"random"`` (see :func:`initial_state`)."""
         return initial_state(self.net, self.net.check_input(x), init, rng)
 
-    def step(self, state: WaveState, target: np.ndarray) -> WaveState:
+    def step(self, state: WaveState, target: np.ndarray, with_efforts: bool = False):
         """One synchronous update of every junction; returns the new state (``state`` is unchanged).
 
-        ``target`` is in the loss's internal form (``loss.target(y, n_L)``).
+        ``target`` is in the loss's internal form (``loss.target(y, n_L)``). With ``with_efforts``
+        the parameter-port efforts of ``state`` (the step-``n`` values the update read) are returned
+        too, as ``(new_state, efforts)``, sharing the junction work of the step.
         """
-        emitted_forward, emitted_backward, _ = emitted_waves(
+        emitted_forward, emitted_backward, slopes = emitted_waves(
             self.net, self.loss, self.beta, state.forward, state.backward, target
         )
+        if with_efforts:
+            efforts = port_efforts(self.net, self.beta, state.forward, state.backward, slopes)
+            return self.step_from(state, emitted_forward, emitted_backward), efforts
+        return self.step_from(state, emitted_forward, emitted_backward)
+
+    def step_from(self, state: WaveState, emitted_forward, emitted_backward) -> WaveState:
+        """The Courant-weighted update of ``state`` toward what the junctions emitted."""
         nu = self.courant
         if nu == 1.0:
             forward = [state.forward[0]] + emitted_forward
