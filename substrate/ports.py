@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 
 from .errors import ConfigurationError, check_positive, check_range
 
@@ -331,9 +332,10 @@ class GaussNewton(Port):
 
     def _integrate(self, state, drive, curvature):
         matrix = self._matrix(curvature)
-        self._last_matrix = matrix
+        factor = cho_factor(matrix)  # R is symmetric positive definite: one Cholesky for all solves
+        self._last = (matrix, factor)
         flat = np.concatenate([e.ravel() for e in drive])
-        step = self.dtau * np.linalg.solve(matrix, flat)
+        step = self.dtau * cho_solve(factor, flat)
         latent, start = [], 0
         for p in state["latent"]:
             latent.append(p - step[start:start + p.size].reshape(p.shape))
@@ -341,13 +343,13 @@ class GaussNewton(Port):
         return {"latent": latent}
 
     def _power(self, efforts, flows, curvature):
-        matrix = self._last_matrix
+        matrix, factor = self._last
         e = np.concatenate([x.ravel() for x in efforts])
         v = np.concatenate([x.ravel() for x in flows])
         # b = R^{-1/2} (e - R v) / 2, a = R^{-1/2} (e + R v) / 2 with the matrix impedance R
         minus, plus = e - matrix @ v, e + matrix @ v
-        reflected_all = minus * np.linalg.solve(matrix, minus) / 4
-        incident_all = plus * np.linalg.solve(matrix, plus) / 4
+        reflected_all = minus * cho_solve(factor, minus) / 4
+        incident_all = plus * cho_solve(factor, plus) / 4
         sizes = np.cumsum([x.size for x in efforts])[:-1]
         return PortPower(
             np.array([float(np.sum(x)) for x in np.split(e * v, sizes)]),
@@ -460,9 +462,12 @@ def gauss_newton_matrix(net, x: np.ndarray, target: np.ndarray, loss) -> np.ndar
         columns.append(np.concatenate(per_layer, axis=1))
     jacobian = np.stack(columns, axis=1)  # (batch, n_out, P)
     if loss.name == "cross_entropy":
+        # H_n = diag(p_n) - p_n p_n^T, so J^T H J = (sqrt(p) J)^T (sqrt(p) J) - (J^T p)(J^T p)^T
         shifted = forward[-1] - forward[-1].max(axis=1, keepdims=True)
         p = np.exp(shifted)
         p /= p.sum(axis=1, keepdims=True)
-        hessian = p[:, :, None] * np.eye(n_out) - p[:, :, None] * p[:, None, :]
-        return np.einsum("nip,nij,njq->pq", jacobian, hessian, jacobian, optimize=True) / batch
-    return np.einsum("nip,niq->pq", jacobian, jacobian, optimize=True) / batch
+        scaled = (np.sqrt(p)[:, :, None] * jacobian).reshape(-1, jacobian.shape[2])
+        projected = np.einsum("nip,ni->np", jacobian, p)
+        return (scaled.T @ scaled - projected.T @ projected) / batch
+    flat = jacobian.reshape(-1, jacobian.shape[2])
+    return flat.T @ flat / batch

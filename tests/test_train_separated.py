@@ -1,0 +1,84 @@
+"""Acceptance 1: the separated schedule at courant 1 is plain gradient descent / heavy ball, exactly.
+
+The oracle is written here against ``substrate.backprop`` (numpy reverse mode), independent of the
+port and schedule code.
+"""
+
+import numpy as np
+import pytest
+
+import substrate
+from substrate import datasets, ports
+
+# 200 updates of O(1) arithmetic: the wave and reverse-mode computations are the same operations in a
+# different order, so each update differs by ~1e-16 relative; 1e-10 is the issue's bound and leaves
+# four orders of magnitude for accumulation.
+TOLERANCE = 1e-10
+
+
+def _data():
+    return datasets.moons(n_samples=120, noise=0.15, seed=3)
+
+
+def _gradient_descent(net, data, lr, steps, momentum=0.0):
+    params = [p.copy() for p in net.params]
+    reference = net.copy()
+    velocity = [np.zeros_like(p) for p in params]
+    for _ in range(steps):
+        reference.params = params
+        grads = substrate.backprop(reference, data.x_train, data.y_train, "cross_entropy")
+        velocity = [momentum * v - lr * g for v, g in zip(velocity, grads)]
+        params = [p + v for p, v in zip(params, velocity)]
+    return params
+
+
+def _largest_difference(a, b):
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
+
+
+def test_separated_resistive_equals_gradient_descent():
+    data = _data()
+    net = substrate.MLP([2, 8, 8, 2], seed=1)
+    want = _gradient_descent(net, data, lr=0.2, steps=200)
+    history = substrate.train(net, data, port=ports.Resistive(5.0), schedule="separated", epochs=200,
+                              batch_size=None, courant=1.0)
+    assert history.step[-1] == 200
+    difference = _largest_difference(net.params, want)
+    print(f"separated Resistive vs gradient descent, 200 updates: max |dtheta| = {difference:.2e}")
+    assert difference <= TOLERANCE
+    assert np.all(np.array(history.reflected_power[1:]) <= 1e-24)  # matched port: (1e-12)^2 on the waves
+
+
+def test_separated_inertial_equals_heavy_ball():
+    data = _data()
+    net = substrate.MLP([2, 8, 8, 2], seed=2)
+    port = ports.Inertial.from_momentum(0.05, 0.9)
+    want = _gradient_descent(net, data, lr=port.learning_rate, momentum=port.momentum, steps=200)
+    substrate.train(net, data, port=port, schedule="separated", epochs=200)
+    difference = _largest_difference(net.params, want)
+    print(f"separated Inertial vs heavy ball, 200 updates: max |dtheta| = {difference:.2e}")
+    assert difference <= TOLERANCE
+
+
+def test_separated_efforts_are_exact_gradients_every_epoch():
+    history = substrate.train(substrate.MLP([2, 8, 8, 2], seed=0), _data(), port=ports.Resistive(5.0),
+                              epochs=5, batch_size=20, gradient_check=True)
+    assert max(history.gradient_error[1:]) <= 1e-12
+
+
+def test_fewer_wave_steps_than_the_round_trip_are_not_exact():
+    # K = 2L - 1 at courant 1 breaks exactness: the light cone has not closed
+    data = _data()
+    net = substrate.MLP([2, 8, 8, 2], seed=1)
+    want = _gradient_descent(net, data, lr=0.2, steps=20)
+    substrate.train(net, data, port=ports.Resistive(5.0), epochs=20, wave_steps=2 * net.depth - 1)
+    assert _largest_difference(net.params, want) > 1e-4
+
+
+def test_dyadic_substrate_trains_with_nearly_exact_gradients():
+    # continuous-time RC relaxation for 12 L time constants: Erlang tail ~1e-6 relative (rtol 1e-8 solver)
+    history = substrate.train(substrate.MLP([2, 6, 2], seed=0), _data(), substrate="dyadic",
+                              port=ports.Resistive(5.0), epochs=3, batch_size=40, gradient_check=True)
+    assert 0 < max(history.gradient_error[1:]) < 1e-5
+    with pytest.raises(substrate.ConfigurationError, match="dyadic"):
+        substrate.train(substrate.MLP([2, 6, 2]), _data(), substrate="dyadic", schedule="pipelined")
