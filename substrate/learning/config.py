@@ -42,7 +42,7 @@ PRESETS: dict[str, dict] = {
     "moons": {
         "data": {"name": "moons", "n_samples": 1000, "noise": 0.1, "test_fraction": 0.3, "seed": 0},
         "network": {"sizes": [2, 16, 16, 2], "activation": "tanh", "output_activation": "identity", "seed": 0},
-        "port": {"kind": "inertial", "mass": 20.0, "resistance": 2.0, "dtau": 1.0},
+        "port": {"kind": "inertial", "mass": 40.0, "resistance": 4.0, "dtau": 1.0},
         "train": {**_TRAIN, "schedule": "pipelined", "epochs": 30, "batch_size": 16},
     },
     "circles": {
@@ -61,7 +61,7 @@ PRESETS: dict[str, dict] = {
     "digits": {
         "data": {"name": "digits", "test_fraction": 0.3, "seed": 0},
         "network": {"sizes": [64, 64, 10], "activation": "tanh", "output_activation": "identity", "seed": 0},
-        "port": {"kind": "inertial", "mass": 20.0, "resistance": 2.0, "dtau": 1.0},
+        "port": {"kind": "inertial", "mass": 40.0, "resistance": 4.0, "dtau": 1.0},
         "train": {**_TRAIN, "schedule": "pipelined", "epochs": 20, "batch_size": 16},
     },
 }
