@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from ..learning.run import run as run_config
     from .train import report
 
+    started = time.perf_counter()
     config = load_config(args.task)
     print(f"substrate demo: training {args.task} on the worldsheet ({config['train']['schedule']} schedule, "
           f"{config['port']['kind']} ports, network {config['network']['sizes']}, {config['train']['epochs']} epochs)",
@@ -38,4 +40,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"substrate demo: {interrupted}", file=sys.stderr)
         return 130
     print(report(summary))
+    netlist = export_netlist(Path(args.out), config)
+    if netlist:
+        print(f"  {Path(netlist).name} (SPICE netlist of the trained network, from circuits.export)")
+    print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def export_netlist(run_dir: Path, config: dict) -> str | None:
+    """Write the trained network's SPICE netlist with :func:`circuits.export.export`, when installed.
+
+    Returns the netlist path, or ``None`` when the ``circuits`` package has no exporter.
+    """
+    try:
+        from circuits.export import export
+    except ImportError:
+        return None
+    return export(run_dir, "spice")["netlist"]
