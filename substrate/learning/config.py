@@ -143,9 +143,17 @@ def resolve(config: dict) -> dict:
     try:
         port_from_config(resolved["port"])
     except ConfigurationError as error:
-        text = str(error)
-        raise ConfigurationError(text if text.startswith("port.") else f"port: {text}") from None
+        raise _named("port", error) from None
     return resolved
+
+
+def _named(table: str, error: ConfigurationError) -> ConfigurationError:
+    """The same error with the key named as ``table.key`` (``"noise = 7 ..."`` -> ``"data.noise = 7 ..."``)."""
+    text = str(error)
+    if text.startswith(f"{table}."):
+        return error
+    head = text.split(" ", 1)[0]
+    return ConfigurationError(f"{table}.{text}" if head.isidentifier() else f"{table}: {text}")
 
 
 def load_config(source: str | Path) -> dict:
@@ -169,7 +177,10 @@ def load_config(source: str | Path) -> dict:
 def build(config: dict):
     """The objects a resolved config describes: ``(net, dataset, port, train_options)``."""
     data = dict(config["data"])
-    dataset = load(data.pop("name"), **data)
+    try:
+        dataset = load(data.pop("name"), **data)
+    except ConfigurationError as error:
+        raise _named("data", error) from None
     network = config["network"]
     net = MLP(network["sizes"], network["activation"], network["output_activation"], seed=network["seed"])
     port = port_from_config(config["port"])
