@@ -149,7 +149,7 @@ def plot_curves(history, path, title: str = ""):
     else:
         axes[1].semilogy(epochs, np.maximum(history.array("gradient_error"), 1e-17), "o-", ms=3)
         axes[1].set_ylabel("relative gradient error (dimensionless)")
-        axes[1].set_title("port efforts against backprop")
+        axes[1].set_title("port efforts against backprop of the paired minibatch\n(values at 1e-17 are exactly 0)")
     axes[1].set_xlabel("epoch")
     axes[1].grid(alpha=0.3)
     axes[0].grid(alpha=0.3)
@@ -181,9 +181,12 @@ def plot_port_power(history, net, path):
     floor = 1e-30
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained", sharex=True)
     for i, name in enumerate(names):
-        axes[0].semilogy(epochs, np.maximum(np.abs(absorbed[:, i]), floor), "-", label=name)
+        axes[0].plot(epochs, absorbed[:, i], "-", label=name)
         axes[1].semilogy(epochs, np.maximum(reflected[:, i], floor), "-", label=name)
-    axes[0].set_title("absorbed power e.v per port (epoch mean)")
+    # absorbed power can be negative (a mass gives back stored energy): symmetric log scale
+    threshold = max(float(np.min(np.abs(absorbed[absorbed != 0]), initial=1.0)), 1e-12)
+    axes[0].set_yscale("symlog", linthresh=threshold)
+    axes[0].set_title("absorbed power e.v per port (epoch mean; symmetric log)")
     axes[1].set_title(f"reflected power b.b per port (epoch mean; floor {floor:g} = zero)")
     for axis in axes:
         axis.set_xlabel("epoch")
