@@ -82,3 +82,34 @@ def test_dyadic_substrate_trains_with_nearly_exact_gradients():
     assert 0 < max(history.gradient_error[1:]) < 1e-5
     with pytest.raises(substrate.ConfigurationError, match="dyadic"):
         substrate.train(substrate.MLP([2, 6, 2]), _data(), substrate="dyadic", schedule="pipelined")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"epochs": 0}, "epochs = 0"),
+        ({"batch_size": 10_000}, "batch_size = 10000 is outside"),
+        ({"schedule": "locked"}, "schedule = 'locked'"),
+        ({"substrate": "fpga"}, "substrate = 'fpga'"),
+        ({"courant": 2.0}, "courant = 2.0"),
+        ({"port": ports.GaussNewton(1.0), "schedule": "pipelined"}, "GaussNewton"),
+        ({"port": "sgd"}, "port = 'sgd'"),
+        ({"resume": True}, "resume=True needs run_dir"),
+    ],
+)
+def test_bad_train_arguments_fail_before_any_work(options, message):
+    net = substrate.MLP([2, 4, 2], seed=0)
+    before = [p.copy() for p in net.params]
+    with pytest.raises(substrate.ConfigurationError, match=message):
+        substrate.train(net, _data(), **options)
+    assert all(np.array_equal(a, b) for a, b in zip(net.params, before))
+    with pytest.raises(substrate.ShapeError, match="does not fit"):
+        substrate.train(substrate.MLP([3, 4, 2]), _data())
+
+
+def test_arrays_as_data():
+    data = _data()
+    net = substrate.MLP([2, 8, 2], seed=0)
+    history = substrate.train(net, (data.x_train, data.y_train, data.x_test, data.y_test), loss="cross_entropy",
+                              port=ports.Inertial(10.0, 1.0), epochs=30, batch_size=12)
+    assert history.test_accuracy[-1] > 0.9
