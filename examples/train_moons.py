@@ -4,7 +4,8 @@ A 2-16-16-2 tanh network (cross-entropy) on 1000 seeded moons (noise 0.1, strati
 minibatches of 16, 30 epochs, with: a resistive port (gradient descent), an inertial port (heavy-ball
 momentum) on the unlocked pipeline, a resistive port with a leak (weight decay), a Gauss-Newton port
 (on a 2-16-2 network, minibatches of 100, 10 epochs), and an inertial port whose parameters are
-quantised to 16 levels in [-4, 4]. Returns the test accuracy and the mean reflected port power of the
+quantised to 16 levels in [-4, 4]; and, for contrast, the inertial port on the naive pipeline
+(no delay stubs), which does not learn. Returns the test accuracy and the mean reflected port power of the
 last epoch for each.
 
 Run: ``python examples/train_moons.py``.
@@ -24,6 +25,7 @@ def cases():
         "gauss_newton": ([2, 16, 2], ports.GaussNewton(1e-2, dtau=0.5), "separated", 100, 10),
         "inertial, 16 levels": ([2, 16, 16, 2], ports.Inertial(40.0, 4.0, bounds=(-4.0, 4.0), levels=16),
                                 "pipelined", 16, 30),
+        "inertial, naive pipeline": ([2, 16, 16, 2], ports.Inertial(40.0, 4.0), "naive", 16, 30),
     }
 
 
