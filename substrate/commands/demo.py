@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"substrate demo: {interrupted}", file=sys.stderr)
         return 130
     print(report(summary))
+    depth = len(summary["sizes"]) - 1
+    if summary["schedule"] == "pipelined":
+        print(f"  unlocked: one wave step per port update, a new minibatch every step; the timescale-separated "
+              f"schedule would need 2L = {2 * depth} wave steps per update ({2 * depth * summary['steps']} in all)")
     netlist = export_netlist(Path(args.out), config)
     if netlist:
         print(f"  {Path(netlist).name} (SPICE netlist of the trained network, from circuits.export)")

@@ -64,7 +64,9 @@ def report(summary: dict) -> str:
         f"trained {summary['task']} ({summary['n_train']} train / {summary['n_test']} test samples) on the "
         f"{summary['substrate']} substrate, network {summary['sizes']}, {summary['schedule']} schedule, "
         f"port {summary['port']['kind']}",
-        f"  {summary['steps']} port updates in {summary['epochs']} epochs, {summary['seconds']:.1f} s",
+        f"  {summary['steps']} port updates in {summary['epochs']} epochs ("
+        f"{summary['wave_steps']} {'wave steps' if summary['substrate'] == 'worldsheet' else 'RC time constants'}), "
+        f"{summary['seconds']:.1f} s",
         f"  final train loss {summary['train_loss']:.4g}, test loss {summary['test_loss']:.4g}"
         + (f", test accuracy {100 * accuracy:.1f} %" if accuracy is not None else ""),
         f"results in {summary['run_dir']}/:",

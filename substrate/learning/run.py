@@ -114,7 +114,10 @@ def run(config: dict, run_dir, *, resume: bool = False, progress: bool = True, c
         "port": port.to_config(), "epochs": final["epoch"], "steps": final["step"],
         "train_loss": final["train_loss"], "test_loss": final["test_loss"],
         "train_accuracy": final["train_accuracy"], "test_accuracy": final["test_accuracy"],
-        "gradient_error": final["gradient_error"], "seconds": seconds, "n_train": len(dataset.x_train),
+        "gradient_error": final["gradient_error"], "seconds": seconds,
+        "wave_steps": final["step"] * (1 if options["schedule"] != "separated" else
+                                       options.get("wave_steps") or
+                                       (2 if options["substrate"] == "worldsheet" else 12) * net.depth), "n_train": len(dataset.x_train),
         "n_test": len(dataset.x_test),
     }
     save_network(net, run_dir / "params.npz")
