@@ -106,12 +106,17 @@ def test_config_round_trip():
     assert again.to_config() == port.to_config()
 
 
-@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
-def test_gauss_newton_matrix_against_finite_differences(problem, loss):
+@pytest.mark.parametrize("loss, residual", [("mse", False), ("cross_entropy", False), ("mse", True)])
+def test_gauss_newton_matrix_against_finite_differences(problem, loss, residual):
     # oracle: J^T H J with J the central-difference Jacobian of net.forward and H the loss Hessian
     # (identity, or softmax's diag(p) - p p^T). Central differences with h = 1e-6 are accurate to
     # ~h^2 * |f'''| + eps/h ~ 1e-10, so 1e-7 relative is a safe bound.
     net, x, y = problem([3, 5, 4], loss=loss, batch=6, seed=4)
+    if residual:  # two residual layers of width 4 (the step scales the parameter Jacobian)
+        rng = np.random.default_rng(6)
+        net = substrate.Network([substrate.Residual(rng.standard_normal((4, 4)) / 2, rng.standard_normal(4) / 2,
+                                                    step=0.7) for _ in range(2)])
+        x = rng.standard_normal((6, 4))
     loss_fn = get_loss(loss)
     target = loss_fn.target(y, 4)
     flat = np.concatenate([p.ravel() for p in net.params])

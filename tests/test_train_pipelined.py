@@ -41,11 +41,18 @@ def _errors(net, data, rows, loss):
     return worst_full, full_updates
 
 
-@pytest.mark.parametrize("sizes, data_name", [([2, 7, 5, 2], "moons"), ([4, 6, 6, 6, 3], "teacher")])
+@pytest.mark.parametrize("sizes, data_name", [([2, 7, 5, 2], "moons"), ([4, 6, 6, 6, 3], "teacher"),
+                                              ("residual", "teacher")])
 def test_pipelined_efforts_are_per_sample_gradients(sizes, data_name):
-    data = datasets.moons(n_samples=60, seed=1) if data_name == "moons" else datasets.teacher(
-        n_samples=60, sizes=(4, 5, 3), seed=1)
-    net = substrate.MLP(sizes, seed=3)
+    if data_name == "moons":
+        data = datasets.moons(n_samples=60, seed=1)
+    else:
+        width = 3 if sizes == "residual" else 4
+        data = datasets.teacher(n_samples=60, sizes=(width, 5, 3), seed=1)
+    if sizes == "residual":  # a chain of residual layers (a discretised neural ODE), L = 4
+        net = substrate.residual_network(3, 4, step=0.5, seed=3)
+    else:
+        net = substrate.MLP(sizes, seed=3)
     for layer in net.layers:
         layer.bias[:] = np.random.default_rng(4).standard_normal(layer.n_out) * 0.5
     rows = _record(net, data, "pipelined", batch_size=1)
