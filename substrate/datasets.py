@@ -17,6 +17,7 @@ digits    cross_entr.  8x8 handwritten digits (1797), pixels / 16; needs scikit-
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -175,8 +176,6 @@ def load(name: str, **options) -> Dataset:
     """Load a built-in dataset by name with generator ``options`` (see each loader)."""
     if name not in DATASETS:
         raise ConfigurationError(f"dataset {name!r} is unknown; valid: {sorted(DATASETS)}")
-    import inspect
-
     allowed = set(inspect.signature(DATASETS[name]).parameters)
     unknown = sorted(set(options) - allowed)
     if unknown:

@@ -99,8 +99,6 @@ def test_divergence_is_reported_with_the_quantity():
     ],
 )
 def test_bad_config_fails_before_any_work(tmp_path, capsys, table, key, value, message):
-    import tomllib  # noqa: F401  (python >= 3.11)
-
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"data": {"name": "moons"}, table: {key: value} if table != "data" else
                                 {"name": "moons", key: value}}))

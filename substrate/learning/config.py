@@ -17,6 +17,7 @@ types and values out of range raise :class:`~substrate.errors.ConfigurationError
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import tomllib
 from pathlib import Path
@@ -116,7 +117,7 @@ def resolve(config: dict) -> dict:
         resolved["port"].update(port)
 
     # data: the loader's own options (validated by the loader, named data.<key>)
-    allowed = set(__import__("inspect").signature(DATASETS[name]).parameters) | {"name"}
+    allowed = set(inspect.signature(DATASETS[name]).parameters) | {"name"}
     for key in resolved["data"]:
         if key not in allowed:
             raise ConfigurationError(f"data.{key} is not an option of dataset {name!r}; valid: {sorted(allowed)}")
