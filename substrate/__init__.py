@@ -10,6 +10,7 @@ The model hierarchy of the package (see ``docs/architecture.md``):
 """
 
 from .discrete import RelaxationHistory, Worldsheet
+from . import datasets, ports
 from .errors import ConfigurationError, NumericalError, ShapeError, SubstrateError, SubstrateWarning
 from .lumped import Dyadic, DyadicSolution
 from .network import (
@@ -17,10 +18,13 @@ from .network import (
     load_network, save_network,
 )
 
+from .learning import History, TrainingInterrupted, train
+
 __version__ = "0.1.0"
 
 __all__ = [
     "MLP", "Network", "Dense", "Residual", "residual_network", "save_network", "load_network", "backprop", "loss_value", "gradient_error",
     "WaveState", "Worldsheet", "RelaxationHistory", "Dyadic", "DyadicSolution",
+    "train", "History", "TrainingInterrupted", "ports", "datasets",
     "SubstrateError", "ConfigurationError", "ShapeError", "NumericalError", "SubstrateWarning",
 ]

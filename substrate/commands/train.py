@@ -1,0 +1,75 @@
+"""``substrate train``: train a network on the substrate from a config file or a built-in task."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import ConfigurationError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a network on the substrate (config.toml, config.json or a built-in task name)",
+        description="Train on the substrate and write a run directory: config.json (resolved config), "
+        "checkpoint.npz, metrics.json, params.npz and figures. Ctrl-C writes a checkpoint; "
+        "--resume RUN_DIR continues it. Built-in tasks: xor, moons, circles, teacher, digits.",
+    )
+    parser.add_argument("config", nargs="?", help="a .toml/.json config file or a built-in task name")
+    parser.add_argument("--out", default=None, help="run directory (default runs/<task>)")
+    parser.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
+    parser.add_argument("--force", action="store_true", help="reuse a run directory that holds results")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..learning import TrainingInterrupted
+    from ..learning.config import load_config, resolve
+    from ..learning.run import run as run_config
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        if args.config:
+            raise ConfigurationError("give either a config or --resume RUN_DIR, not both")
+        if not (run_dir / "config.json").exists():
+            raise ConfigurationError(f"--resume {run_dir}: no config.json there (not a run directory)")
+        config = resolve(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    else:
+        if not args.config:
+            raise ConfigurationError("name a config file or a built-in task (xor, moons, circles, teacher, digits)")
+        config = load_config(args.config)
+        run_dir = Path(args.out or Path("runs") / config["data"]["name"])
+        if (run_dir / "metrics.json").exists() or (run_dir / "checkpoint.npz").exists():
+            if not args.force:
+                raise ConfigurationError(
+                    f"--out {run_dir} already holds a run; pass --force to overwrite or --resume {run_dir} to continue"
+                )
+    try:
+        summary = run_config(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
+    except TrainingInterrupted as interrupted:
+        print(f"substrate train: {interrupted}", file=sys.stderr)
+        return 130
+    print(report(summary))
+    return 0
+
+
+def report(summary: dict) -> str:
+    """A few lines saying what a run did and where its results are."""
+    accuracy = summary["test_accuracy"]
+    lines = [
+        f"trained {summary['task']} ({summary['n_train']} train / {summary['n_test']} test samples) on the "
+        f"{summary['substrate']} substrate, network {summary['sizes']}, {summary['schedule']} schedule, "
+        f"port {summary['port']['kind']}",
+        f"  {summary['steps']} port updates in {summary['epochs']} epochs ("
+        f"{summary['wave_steps']} {'wave steps' if summary['substrate'] == 'worldsheet' else 'RC time constants'}), "
+        f"{summary['seconds']:.1f} s",
+        f"  final train loss {summary['train_loss']:.4g}, test loss {summary['test_loss']:.4g}"
+        + (f", test accuracy {100 * accuracy:.1f} %" if accuracy is not None else ""),
+        f"results in {summary['run_dir']}/:",
+    ]
+    lines += [f"  {Path(name).name}" for name in summary["files"]]
+    return "\n".join(lines)

@@ -1,0 +1,194 @@
+"""Run configurations: built-in presets, TOML/JSON files, validation before any work.
+
+A configuration has four tables (TOML)::
+
+    [data]      name = "moons" and the dataset's generator options (see substrate.datasets)
+    [network]   sizes = [2, 16, 16, 2], activation = "tanh", output_activation = "identity", seed = 0
+    [port]      kind = "inertial", mass = 20.0, resistance = 2.0, dtau = 1.0, leak = 0.0,
+                bounds = [-3.0, 3.0], levels = 16          (see substrate.ports.from_config)
+    [train]     substrate, schedule, epochs, batch_size, courant, seed, beta, wave_steps, gradient_check
+
+``data.name`` selects a built-in preset (:data:`PRESETS`); the file's values override it. A table
+that is given replaces nothing else: unspecified keys keep the preset's value, except ``[port]``,
+which when it names a different ``kind`` starts from that kind's own parameters. Unknown keys, wrong
+types and values out of range raise :class:`~substrate.errors.ConfigurationError` naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import tomllib
+from pathlib import Path
+
+from ..datasets import DATASETS, load
+from ..errors import ConfigurationError, check_range
+from ..network import ACTIVATIONS, MLP
+from ..ports import from_config as port_from_config
+
+__all__ = ["PRESETS", "resolve", "load_config", "build"]
+
+_TRAIN = {"substrate": "worldsheet", "schedule": "separated", "courant": 1.0, "seed": 0, "beta": 1.0,
+          "gradient_check": True}
+
+#: built-in tasks: ``substrate train <name>``
+PRESETS: dict[str, dict] = {
+    "xor": {
+        "data": {"name": "xor", "n_samples": 400, "noise": 0.25, "test_fraction": 0.3, "seed": 0},
+        "network": {"sizes": [2, 8, 2], "activation": "tanh", "output_activation": "identity", "seed": 0},
+        "port": {"kind": "inertial", "mass": 10.0, "resistance": 1.0, "dtau": 1.0},
+        "train": {**_TRAIN, "epochs": 20, "batch_size": 16},
+    },
+    "moons": {
+        "data": {"name": "moons", "n_samples": 1000, "noise": 0.1, "test_fraction": 0.3, "seed": 0},
+        "network": {"sizes": [2, 16, 16, 2], "activation": "tanh", "output_activation": "identity", "seed": 0},
+        "port": {"kind": "inertial", "mass": 40.0, "resistance": 4.0, "dtau": 1.0},
+        "train": {**_TRAIN, "schedule": "pipelined", "epochs": 30, "batch_size": 16},
+    },
+    "circles": {
+        "data": {"name": "circles", "n_samples": 1000, "noise": 0.08, "factor": 0.5, "test_fraction": 0.3, "seed": 0},
+        "network": {"sizes": [2, 16, 16, 2], "activation": "tanh", "output_activation": "identity", "seed": 0},
+        "port": {"kind": "inertial", "mass": 20.0, "resistance": 2.0, "dtau": 1.0},
+        "train": {**_TRAIN, "epochs": 30, "batch_size": 16},
+    },
+    "teacher": {
+        "data": {"name": "teacher", "n_samples": 1000, "sizes": [4, 8, 2], "noise": 0.0, "test_fraction": 0.3,
+                 "seed": 0},
+        "network": {"sizes": [4, 16, 2], "activation": "tanh", "output_activation": "identity", "seed": 0},
+        "port": {"kind": "inertial", "mass": 20.0, "resistance": 2.0, "dtau": 1.0},
+        "train": {**_TRAIN, "epochs": 40, "batch_size": 16},
+    },
+    "digits": {
+        "data": {"name": "digits", "test_fraction": 0.3, "seed": 0},
+        "network": {"sizes": [64, 64, 10], "activation": "tanh", "output_activation": "identity", "seed": 0},
+        "port": {"kind": "inertial", "mass": 40.0, "resistance": 4.0, "dtau": 1.0},
+        "train": {**_TRAIN, "schedule": "pipelined", "epochs": 20, "batch_size": 16},
+    },
+}
+
+# key -> (types, low, high); None bounds are open
+_SCHEMA = {
+    "network": {"sizes": (list, None, None), "activation": (str, None, None), "output_activation": (str, None, None),
+                "seed": (int, 0, None)},
+    "train": {"substrate": (str, None, None), "schedule": (str, None, None), "epochs": (int, 1, None),
+              "batch_size": (int, 1, None), "courant": ((int, float), 0.0, 2.0), "seed": (int, 0, None),
+              "beta": ((int, float), 0.0, None), "wave_steps": (int, 1, None), "gradient_check": (bool, None, None)},
+}
+_PORT_TYPES = {"kind": str, "resistance": (int, float), "mass": (int, float), "damping": (int, float),
+               "dtau": (int, float), "leak": (int, float), "bounds": list, "levels": int}
+_CHOICES = {("train", "substrate"): ("worldsheet", "dyadic"), ("train", "schedule"): ("separated", "pipelined", "naive")}
+
+
+def _type_name(types):
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join({"int": "integer", "float": "number", "str": "string", "list": "array",
+                        "bool": "boolean"}[t.__name__] for t in types)
+
+
+def _check_type(key, value, types):
+    types_tuple = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool) and bool not in types_tuple:
+        raise ConfigurationError(f"{key} = {value!r} has the wrong type: expected {_type_name(types)}")
+    if not isinstance(value, types_tuple):
+        raise ConfigurationError(f"{key} = {value!r} has the wrong type: expected {_type_name(types)}")
+
+
+def resolve(config: dict) -> dict:
+    """Merge ``config`` over its preset (``data.name``) and validate every key; return the resolved config."""
+    if not isinstance(config, dict):
+        raise ConfigurationError(f"a config must be a table, got {type(config).__name__}")
+    unknown = sorted(set(config) - {"data", "network", "port", "train"})
+    if unknown:
+        raise ConfigurationError(f"{unknown[0]} is not a config table; valid: data, network, port, train")
+    for table in config.values():
+        if not isinstance(table, dict):
+            raise ConfigurationError(f"config tables must be tables, got {table!r}")
+    name = config.get("data", {}).get("name", "moons")
+    if name not in PRESETS:
+        raise ConfigurationError(f"data.name = {name!r} is unknown; valid: {sorted(PRESETS)}")
+    resolved = copy.deepcopy(PRESETS[name])
+    for table in ("data", "network", "train"):
+        resolved[table].update(config.get(table, {}))
+    port = config.get("port", {})
+    if "kind" in port and port["kind"] != resolved["port"]["kind"]:
+        resolved["port"] = dict(port)
+    else:
+        resolved["port"].update(port)
+
+    # data: the loader's own options (validated by the loader, named data.<key>)
+    allowed = set(inspect.signature(DATASETS[name]).parameters) | {"name"}
+    for key in resolved["data"]:
+        if key not in allowed:
+            raise ConfigurationError(f"data.{key} is not an option of dataset {name!r}; valid: {sorted(allowed)}")
+    for table, schema in _SCHEMA.items():
+        for key, value in resolved[table].items():
+            if key not in schema:
+                raise ConfigurationError(f"{table}.{key} is not a valid key; valid: {sorted(schema)}")
+            types, low, high = schema[key]
+            _check_type(f"{table}.{key}", value, types)
+            if low is not None or high is not None:
+                check_range(f"{table}.{key}", value, low, high, low_inclusive=not (table == "train" and key in ("courant", "beta")),
+                            high_inclusive=key != "courant")
+            if (table, key) in _CHOICES and value not in _CHOICES[(table, key)]:
+                raise ConfigurationError(f"{table}.{key} = {value!r} is unknown; valid: {list(_CHOICES[(table, key)])}")
+    for key in ("activation", "output_activation"):
+        if resolved["network"][key] not in ACTIVATIONS:
+            raise ConfigurationError(f"network.{key} = {resolved['network'][key]!r} is unknown; valid: {sorted(ACTIVATIONS)}")
+    sizes = resolved["network"]["sizes"]
+    if len(sizes) < 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+        raise ConfigurationError(f"network.sizes = {sizes!r} must be at least two integers >= 1")
+    for key, value in resolved["port"].items():
+        if key in _PORT_TYPES:
+            _check_type(f"port.{key}", value, _PORT_TYPES[key])
+    try:
+        port_from_config(resolved["port"])
+    except ConfigurationError as error:
+        raise _named("port", error) from None
+    return resolved
+
+
+def _named(table: str, error: ConfigurationError) -> ConfigurationError:
+    """The same error with the key named as ``table.key`` (``"noise = 7 ..."`` -> ``"data.noise = 7 ..."``)."""
+    text = str(error)
+    if text.startswith(f"{table}."):
+        return error
+    head = text.split(" ", 1)[0]
+    return ConfigurationError(f"{table}.{text}" if head.isidentifier() else f"{table}: {text}")
+
+
+def load_config(source: str | Path) -> dict:
+    """Resolve a built-in name (``"moons"``), a ``.toml`` file or a ``.json`` file into a validated config."""
+    text = str(source)
+    if text in PRESETS:
+        return resolve({"data": {"name": text}})
+    path = Path(source)
+    if not path.exists():
+        raise ConfigurationError(f"{text!r} is neither a built-in task {sorted(PRESETS)} nor an existing file")
+    try:
+        if path.suffix == ".json":
+            config = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigurationError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
+    return resolve(config)
+
+
+def build(config: dict):
+    """The objects a resolved config describes: ``(net, dataset, port, train_options)``."""
+    data = dict(config["data"])
+    try:
+        dataset = load(data.pop("name"), **data)
+    except ConfigurationError as error:
+        raise _named("data", error) from None
+    network = config["network"]
+    net = MLP(network["sizes"], network["activation"], network["output_activation"], seed=network["seed"])
+    port = port_from_config(config["port"])
+    options = dict(config["train"])
+    if options.get("batch_size", 1) > len(dataset.x_train):
+        raise ConfigurationError(
+            f"train.batch_size = {options['batch_size']} is outside the valid range [1, {len(dataset.x_train)}] "
+            f"(the training set of {dataset.name!r})"
+        )
+    return net, dataset, port, options

@@ -1,0 +1,65 @@
+"""The record of a training run: one row per epoch (row 0 is before the first update)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["History"]
+
+_FIELDS = (
+    "epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "absorbed_power",
+    "reflected_power", "port_absorbed", "port_reflected", "gradient_error", "wall_time",
+)
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of a run, as lists (JSON-ready through :meth:`to_dict`).
+
+    Attributes (lists, one entry per row)
+    -------------------------------------
+    epoch, step : int
+        Completed epochs and port updates.
+    train_loss, test_loss : float
+        Batch-mean loss on the whole training / test set (dimensionless).
+    train_accuracy, test_accuracy : float or None
+        Fraction classified right (classification only).
+    absorbed_power, reflected_power : float
+        Mean over the epoch's updates of the total port power (all ports; effort times flow, and
+        reflected-wave power; dimensionless per unit optimization time).
+    port_absorbed, port_reflected : list of float
+        The same per port (per parameter array ``W1, b1, ...``).
+    gradient_error : float or None
+        Relative error of the efforts against backprop of the paired minibatch at the last update of
+        the epoch (when asked for).
+    wall_time : float
+        Seconds since the start of training.
+    """
+
+    data: dict
+
+    @staticmethod
+    def fields() -> tuple[str, ...]:
+        return _FIELDS
+
+    def __getattr__(self, name):
+        if name in _FIELDS:
+            return self.data[name]
+        raise AttributeError(name)
+
+    def __len__(self) -> int:
+        return len(self.data["epoch"])
+
+    def to_dict(self) -> dict:
+        return {key: list(self.data[key]) for key in _FIELDS}
+
+    def array(self, name: str) -> np.ndarray:
+        """A column as a float array (``None`` becomes NaN)."""
+        return np.array([np.nan if v is None else v for v in self.data[name]], dtype=float)
+
+    @property
+    def final(self) -> dict:
+        """The last row."""
+        return {key: self.data[key][-1] for key in _FIELDS}

@@ -1,0 +1,473 @@
+"""Parameter ports: optimizers as terminations of the substrate (physics.md, section 5).
+
+Every parameter array ``theta`` (``W_k`` or ``b_k``) sits behind a port. The substrate drives the port
+with the **effort** ``e`` (the gradient ``dC/dtheta``, dimensionless per unit parameter); the port
+answers with a **flow** ``v = -dtheta/dtau`` (parameter units per unit optimization time). With port
+impedance ``R`` the port waves are::
+
+    incident  a = (e + R v) / (2 sqrt R)
+    reflected b = (e - R v) / (2 sqrt R)          absorbed power  a.a - b.b = e.v
+
+Optimization time ``tau`` is counted in **port clock periods**: one port update integrates the port
+law over ``dtau`` (a port attribute, default 1, dimensionless). So a resistive port with resistance
+``R`` is gradient descent with learning rate ``lr = dtau / R``.
+
+Port kinds:
+
+- :class:`Resistive`: a matched load, ``dtheta/dtau = -e/R``. Reflected wave exactly zero.
+- :class:`Inertial`: a mass ``M`` in series with ``R``. With velocity ``u = dtheta/dtau = -v``,
+  ``M du/dtau = -e - R u``; semi-implicit Euler (velocity first, then position) is heavy-ball
+  momentum with ``mu = 1 - dtau R/M`` and ``lr = dtau^2/M``. It reflects the inertial force.
+- :class:`GaussNewton`: a Hessian-matched port, ``R = G + damping I`` with ``G`` the Gauss-Newton
+  matrix of the batch (small networks: ``G`` is ``P x P``). Damped Newton steps; matched, so no
+  reflection when unconstrained.
+- :class:`Frozen`: an open port (no flow): parameters held, for reading efforts.
+- :class:`Leak`: a conductance ``G_leak`` to ground, combinable with any port (``Resistive(10) +
+  Leak(1e-3)``): it adds ``G_leak theta`` to the effort the port dissipates (weight decay). Since the
+  network effort no longer equals ``R v``, a leaky port reflects.
+
+Device limits (any port): ``bounds=(low, high)`` clips the parameter; ``levels=n`` (needs bounds)
+makes the parameter one of ``n`` equally spaced values in ``[low, high]``. A quantised port integrates
+its flow on an analog control variable (state ``"latent"``); the device value the network sees is the
+nearest level. The flow used for the port powers is the *actual* device change, so limits show up as
+reflected power.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+
+from .errors import ConfigurationError, check_positive, check_range
+
+__all__ = [
+    "Port", "Resistive", "Inertial", "GaussNewton", "Frozen", "Leak", "PortPower", "from_config",
+    "gauss_newton_matrix", "PORT_KINDS",
+]
+
+
+@dataclass
+class PortPower:
+    """Power bookkeeping of one port update, one entry per parameter array (port).
+
+    Attributes
+    ----------
+    absorbed : ndarray, shape (n_ports,)
+        ``sum e.v`` per port (effort times flow; dimensionless power per unit optimization time).
+    reflected : ndarray, shape (n_ports,)
+        ``sum b.b`` per port, the power of the reflected port wave.
+    incident : ndarray, shape (n_ports,)
+        ``sum a.a`` per port (``incident - reflected = absorbed``).
+    """
+
+    absorbed: np.ndarray
+    reflected: np.ndarray
+    incident: np.ndarray
+
+
+class Port:
+    """Base class: device limits, leak and the power bookkeeping shared by every port kind.
+
+    Parameters
+    ----------
+    dtau : float
+        Optimization time advanced by one port update (> 0, in port clock periods).
+    bounds : (float, float), optional
+        Device range ``[low, high]`` of every parameter behind the port.
+    levels : int, optional
+        Number of device values (>= 2, needs ``bounds``): quantised parameters.
+    leak : float
+        Leak conductance ``G_leak >= 0`` (weight decay: adds ``G_leak theta`` to the effort).
+    """
+
+    kind = "port"
+    #: names of per-parameter state arrays the port keeps (besides the device values)
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, *, dtau: float = 1.0, bounds: Sequence[float] | None = None, levels: int | None = None,
+                 leak: float = 0.0):
+        self.dtau = check_positive("dtau", dtau)
+        self.leak = check_range("leak", leak, 0.0, None)
+        if bounds is not None:
+            try:
+                low, high = (float(b) for b in bounds)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"bounds = {bounds!r} must be two numbers (low, high)") from None
+            if not (math.isfinite(low) and math.isfinite(high) and low < high):
+                raise ConfigurationError(f"bounds = {bounds!r} must be finite with low < high")
+            bounds = (low, high)
+        self.bounds = bounds
+        if levels is not None:
+            if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
+                raise ConfigurationError(f"levels = {levels!r} must be an integer >= 2")
+            if bounds is None:
+                raise ConfigurationError(f"levels = {levels} needs bounds=(low, high) to place the levels in")
+            levels = int(levels)
+        self.levels = levels
+
+    # --- composition ---------------------------------------------------------------------------
+    def __add__(self, other):
+        if isinstance(other, Leak):
+            twin = self._copy()
+            twin.leak = self.leak + other.conductance
+            return twin
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def _copy(self):
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        return twin
+
+    # --- device limits -------------------------------------------------------------------------
+    def device(self, latent: np.ndarray) -> np.ndarray:
+        """The device value of an analog control value: clipped to ``bounds``, rounded to ``levels``."""
+        if self.bounds is None:
+            return latent
+        low, high = self.bounds
+        value = np.clip(latent, low, high)
+        if self.levels is not None:
+            spacing = (high - low) / (self.levels - 1)
+            value = low + np.round((value - low) / spacing) * spacing
+        return value
+
+    def _limit(self, latent: np.ndarray) -> np.ndarray:
+        return latent if self.bounds is None else np.clip(latent, *self.bounds)
+
+    # --- state -----------------------------------------------------------------------------------
+    def initial_state(self, params: Sequence[np.ndarray]) -> dict[str, list[np.ndarray]]:
+        """Port state for initial parameters: the analog control values and any internal state."""
+        state = {"latent": [self._limit(np.array(p, dtype=float)) for p in params]}
+        for name in self.state_names:
+            state[name] = [np.zeros_like(p, dtype=float) for p in params]
+        return state
+
+    def parameters(self, state) -> list[np.ndarray]:
+        """Device values (what the network uses) of a port state."""
+        return [self.device(latent) for latent in state["latent"]]
+
+    # --- one update ------------------------------------------------------------------------------
+    def step(self, state, efforts: Sequence[np.ndarray], curvature: Callable[[], np.ndarray] | None = None):
+        """Advance every port by ``dtau`` under the network efforts.
+
+        Parameters
+        ----------
+        state : dict
+            Port state (from :meth:`initial_state` or a previous step); not modified.
+        efforts : list of ndarray
+            Efforts ``e = dC/dtheta`` aligned with the parameter arrays.
+        curvature : callable, optional
+            Returns the Gauss-Newton matrix of the batch the efforts belong to (only
+            :class:`GaussNewton` calls it).
+
+        Returns
+        -------
+        new_state : dict
+        power : PortPower
+        """
+        old = self.parameters(state)
+        drive = [e + self.leak * p if self.leak else e for e, p in zip(efforts, old)]
+        new_state = self._integrate(state, drive, curvature)
+        new_state["latent"] = [self._limit(latent) for latent in new_state["latent"]]
+        new = self.parameters(new_state)
+        flows = [-(n - o) / self.dtau for n, o in zip(new, old)]
+        return new_state, self._power(efforts, flows, curvature)
+
+    def _integrate(self, state, drive, curvature):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _power(self, efforts, flows, curvature) -> PortPower:
+        r = self.resistance
+        absorbed = np.array([float(np.sum(e * v)) for e, v in zip(efforts, flows)])
+        reflected = np.array([float(np.sum((e - r * v) ** 2)) / (4 * r) for e, v in zip(efforts, flows)])
+        incident = np.array([float(np.sum((e + r * v) ** 2)) / (4 * r) for e, v in zip(efforts, flows)])
+        return PortPower(absorbed, reflected, incident)
+
+    # --- description -------------------------------------------------------------------------------
+    def to_config(self) -> dict:
+        """The port as a config table (see :func:`from_config`)."""
+        config = {"kind": self.kind, "dtau": self.dtau, "leak": self.leak}
+        config.update(self._own_config())
+        if self.bounds is not None:
+            config["bounds"] = list(self.bounds)
+        if self.levels is not None:
+            config["levels"] = self.levels
+        return config
+
+    def _own_config(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "kind")
+        return f"{type(self).__name__}({items})"
+
+
+class Resistive(Port):
+    """A matched resistive port: ``dtheta/dtau = -e/R``, gradient descent with ``lr = dtau/R``.
+
+    Parameters
+    ----------
+    resistance : float
+        Port impedance ``R > 0`` (effort per unit flow).
+    dtau, bounds, levels, leak
+        See :class:`Port`.
+
+    Examples
+    --------
+    >>> Resistive(10.0).learning_rate
+    0.1
+    """
+
+    kind = "resistive"
+
+    def __init__(self, resistance: float, **options):
+        self.resistance = check_positive("resistance", resistance)
+        super().__init__(**options)
+
+    @property
+    def learning_rate(self) -> float:
+        """``dtau / R``."""
+        return self.dtau / self.resistance
+
+    def _integrate(self, state, drive, curvature):
+        step = self.dtau / self.resistance
+        return {"latent": [latent - step * e for latent, e in zip(state["latent"], drive)]}
+
+    def _own_config(self):
+        return {"resistance": self.resistance}
+
+
+class Inertial(Port):
+    """A mass ``M`` in series with a resistance ``R``: heavy-ball momentum.
+
+    ``M du/dtau = -e - R u`` with velocity ``u = dtheta/dtau`` (the flow is ``v = -u``), integrated by
+    semi-implicit Euler::
+
+        u <- u + (dtau/M) (-e - R u);   theta <- theta + dtau u
+
+    which is ``Delta_{n+1} = mu Delta_n - lr e`` with ``mu = 1 - dtau R/M`` and ``lr = dtau^2/M``.
+
+    Parameters
+    ----------
+    mass : float
+        Inertance ``M > 0``.
+    resistance : float
+        Series resistance ``R > 0``; ``dtau R / M`` must lie in (0, 1] (so ``0 <= mu < 1``).
+    dtau, bounds, levels, leak
+        See :class:`Port`.
+    """
+
+    kind = "inertial"
+    state_names = ("velocity",)
+
+    def __init__(self, mass: float, resistance: float, **options):
+        self.mass = check_positive("mass", mass)
+        self.resistance = check_positive("resistance", resistance)
+        super().__init__(**options)
+        check_range("dtau * resistance / mass", self.dtau * self.resistance / self.mass, 0.0, 1.0,
+                    low_inclusive=False)
+
+    @classmethod
+    def from_momentum(cls, learning_rate: float, momentum: float, dtau: float = 1.0, **options) -> "Inertial":
+        """The port with ``lr = dtau^2/M`` and ``mu = 1 - dtau R/M`` (``0 <= mu < 1``)."""
+        learning_rate = check_positive("learning_rate", learning_rate)
+        momentum = check_range("momentum", momentum, 0.0, 1.0, high_inclusive=False)
+        mass = dtau * dtau / learning_rate
+        return cls(mass, (1.0 - momentum) * mass / dtau, dtau=dtau, **options)
+
+    @property
+    def learning_rate(self) -> float:
+        """``dtau^2 / M``."""
+        return self.dtau * self.dtau / self.mass
+
+    @property
+    def momentum(self) -> float:
+        """``1 - dtau R / M``."""
+        return 1.0 - self.dtau * self.resistance / self.mass
+
+    def _integrate(self, state, drive, curvature):
+        h, m, r = self.dtau, self.mass, self.resistance
+        velocity = [u + (h / m) * (-e - r * u) for u, e in zip(state["velocity"], drive)]
+        latent = [latent + h * u for latent, u in zip(state["latent"], velocity)]
+        return {"latent": latent, "velocity": velocity}
+
+    def _own_config(self):
+        return {"mass": self.mass, "resistance": self.resistance}
+
+
+class GaussNewton(Port):
+    """A Hessian-matched port: impedance ``R = G + damping I`` with ``G`` the Gauss-Newton matrix.
+
+    ``dtheta/dtau = -R^{-1} e`` over all parameters at once: damped Newton steps (``dtau = 1`` is a
+    full step). ``G`` is ``P x P`` for ``P`` parameters, so this port is for small networks.
+
+    Parameters
+    ----------
+    damping : float
+        Levenberg-Marquardt damping ``> 0`` (effort per unit flow).
+    dtau, bounds, levels, leak
+        See :class:`Port`.
+    """
+
+    kind = "gauss_newton"
+
+    def __init__(self, damping: float, **options):
+        self.damping = check_positive("damping", damping)
+        super().__init__(**options)
+
+    @property
+    def resistance(self) -> float:  # scalar part, used only when no curvature is at hand
+        return self.damping
+
+    def _matrix(self, curvature):
+        if curvature is None:
+            raise ConfigurationError("a GaussNewton port needs the batch curvature (the trainer supplies it)")
+        matrix = np.asarray(curvature(), dtype=float)
+        return matrix + self.damping * np.eye(len(matrix))
+
+    def _integrate(self, state, drive, curvature):
+        matrix = self._matrix(curvature)
+        factor = cho_factor(matrix)  # R is symmetric positive definite: one Cholesky for all solves
+        self._last = (matrix, factor)
+        flat = np.concatenate([e.ravel() for e in drive])
+        step = self.dtau * cho_solve(factor, flat)
+        latent, start = [], 0
+        for p in state["latent"]:
+            latent.append(p - step[start:start + p.size].reshape(p.shape))
+            start += p.size
+        return {"latent": latent}
+
+    def _power(self, efforts, flows, curvature):
+        matrix, factor = self._last
+        e = np.concatenate([x.ravel() for x in efforts])
+        v = np.concatenate([x.ravel() for x in flows])
+        # b = R^{-1/2} (e - R v) / 2, a = R^{-1/2} (e + R v) / 2 with the matrix impedance R
+        minus, plus = e - matrix @ v, e + matrix @ v
+        reflected_all = minus * cho_solve(factor, minus) / 4
+        incident_all = plus * cho_solve(factor, plus) / 4
+        sizes = np.cumsum([x.size for x in efforts])[:-1]
+        return PortPower(
+            np.array([float(np.sum(x)) for x in np.split(e * v, sizes)]),
+            np.array([float(np.sum(x)) for x in np.split(reflected_all, sizes)]),
+            np.array([float(np.sum(x)) for x in np.split(incident_all, sizes)]),
+        )
+
+    def _own_config(self):
+        return {"damping": self.damping}
+
+
+class Frozen(Port):
+    """An open port: no flow, the parameters are held (learning rate 0).
+
+    Used to read the efforts of a substrate without changing it. It absorbs nothing; with no
+    finite impedance the port-wave split is undefined, so its powers are reported as zero.
+    """
+
+    kind = "frozen"
+    resistance = math.inf
+
+    def __init__(self):
+        super().__init__()
+
+    def _integrate(self, state, drive, curvature):
+        return {"latent": [latent.copy() for latent in state["latent"]]}
+
+    def _power(self, efforts, flows, curvature):
+        zero = np.zeros(len(efforts))
+        return PortPower(zero, zero.copy(), zero.copy())
+
+    def to_config(self) -> dict:
+        return {"kind": self.kind}
+
+
+class Leak:
+    """A leak conductance to ground (weight decay), combined with a port: ``Resistive(10) + Leak(1e-3)``.
+
+    Parameters
+    ----------
+    conductance : float
+        ``G_leak >= 0``: the port dissipates ``e + G_leak theta``.
+    """
+
+    kind = "leak"
+
+    def __init__(self, conductance: float):
+        self.conductance = check_range("conductance", conductance, 0.0, None)
+
+    def __add__(self, other):
+        if isinstance(other, Port):
+            return other + self
+        if isinstance(other, Leak):
+            return Leak(self.conductance + other.conductance)
+        return NotImplemented
+
+    __radd__ = __add__
+
+    def __repr__(self) -> str:
+        return f"Leak({self.conductance!r})"
+
+
+PORT_KINDS = {"resistive": Resistive, "inertial": Inertial, "gauss_newton": GaussNewton, "frozen": Frozen}
+
+
+def from_config(config: dict) -> Port:
+    """Build a port from a config table such as ``{"kind": "inertial", "mass": 20, "resistance": 2}``.
+
+    Keys: ``kind`` (resistive | inertial | gauss_newton), the kind's own parameters (``resistance``;
+    ``mass`` and ``resistance``; ``damping``), and ``dtau``, ``leak``, ``bounds``, ``levels``.
+    """
+    config = dict(config)
+    kind = config.pop("kind", "resistive")
+    if kind not in PORT_KINDS:
+        raise ConfigurationError(f"port.kind = {kind!r} is unknown; valid: {sorted(PORT_KINDS)}")
+    own = {"resistive": ("resistance",), "inertial": ("mass", "resistance"), "gauss_newton": ("damping",),
+           "frozen": ()}[kind]
+    allowed = set(own) | ({"dtau", "leak", "bounds", "levels"} if own else set())
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        raise ConfigurationError(f"port.{unknown[0]} is not a parameter of a {kind} port; valid: {sorted(allowed)}")
+    missing = [name for name in own if name not in config]
+    if missing:
+        raise ConfigurationError(f"port.{missing[0]} is required for a {kind} port")
+    return PORT_KINDS[kind](**config)
+
+
+def gauss_newton_matrix(net, x: np.ndarray, target: np.ndarray, loss) -> np.ndarray:
+    """Gauss-Newton matrix ``G = mean_n J_n^T H_n J_n`` of the batch-mean loss, ``P x P``.
+
+    ``J_n = d a_L / d theta`` per sample (output Jacobian, by one backward sweep per output unit,
+    vectorised over the batch) and ``H_n = d^2 c / d a_L^2`` (identity for MSE, ``diag(p) - p p^T``
+    for softmax cross-entropy).
+    """
+    forward, slopes = [x], []
+    for layer in net.layers:
+        a, slope = layer.transmit(forward[-1])
+        forward.append(a)
+        slopes.append(slope)
+    batch, n_out = forward[-1].shape
+    columns = []
+    for j in range(n_out):  # one backward sweep per output unit, all samples at once
+        s = np.zeros((batch, n_out))
+        s[:, j] = 1.0
+        per_layer = []
+        for layer, a_prev, slope in zip(reversed(net.layers), reversed(forward[:-1]), reversed(slopes)):
+            delta = slope * s * getattr(layer, "step", 1.0)
+            per_layer.insert(0, np.concatenate([(delta[:, :, None] * a_prev[:, None, :]).reshape(batch, -1), delta], 1))
+            s = layer.reflect_back(slope, s)
+        columns.append(np.concatenate(per_layer, axis=1))
+    jacobian = np.stack(columns, axis=1)  # (batch, n_out, P)
+    if loss.name == "cross_entropy":
+        # H_n = diag(p_n) - p_n p_n^T, so J^T H J = (sqrt(p) J)^T (sqrt(p) J) - (J^T p)(J^T p)^T
+        shifted = forward[-1] - forward[-1].max(axis=1, keepdims=True)
+        p = np.exp(shifted)
+        p /= p.sum(axis=1, keepdims=True)
+        scaled = (np.sqrt(p)[:, :, None] * jacobian).reshape(-1, jacobian.shape[2])
+        projected = np.einsum("nip,ni->np", jacobian, p)
+        return (scaled.T @ scaled - projected.T @ projected) / batch
+    flat = jacobian.reshape(-1, jacobian.shape[2])
+    return flat.T @ flat / batch
