@@ -25,7 +25,7 @@ import numpy as np
 
 from substrate.io import write_json
 
-CASES = ["wave_step", "scaling"]
+CASES = ["wave_step", "digits", "scaling"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
