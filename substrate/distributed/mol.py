@@ -366,6 +366,14 @@ def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, ato
     src_nodes = np.array([j for _, j, _ in sources], dtype=int)
     src_g = np.array([1.0 / term.resistance for _, _, term in sources])
 
+    # per-line dissipation weights: line k dissipates sum(shunt V^2) over its nodes + sum(R_c I^2) over its cells
+    line_shunt_matrix = sp.csr_matrix(
+        (np.concatenate([disc.line_shunt[name] for name in lines]),
+         (np.concatenate([np.full(len(disc.line_nodes[name]), k) for k, name in enumerate(lines)]),
+          np.concatenate([disc.line_nodes[name] for name in lines]))), shape=(n_lines, nV))
+    cell_owner = np.concatenate([np.full(disc.cells[name], k) for k, name in enumerate(lines)])
+    line_res_matrix = sp.csr_matrix((disc.res, (cell_owner, np.arange(nI))), shape=(n_lines, nI))
+
     def source_values(t):
         return np.array([float(term.waveform(t)) for _, _, term in sources])
 
@@ -392,9 +400,7 @@ def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, ato
         dy[:nV] = scale * inflow
         dy[nV:nV + nI] = -(D @ V + disc.res * I) / disc.ind
         e = dy[nV + nI:]
-        for k, name in enumerate(lines):
-            nodes, cells = disc.line_nodes[name], disc.line_cells[name]
-            e[k] = disc.line_shunt[name] @ V[nodes] ** 2 + disc.res[cells] @ I[cells] ** 2
+        e[:n_lines] = line_shunt_matrix @ V**2 + line_res_matrix @ I**2
         e[n_lines:] = 0.0
         for (p, j, term), v in zip(sources, vs):
             i = (v - V[j]) / term.resistance
@@ -421,11 +427,10 @@ def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, ato
         def add(r, c, v):
             rows.append(np.atleast_1d(r)), cols.append(np.atleast_1d(c)), vals.append(np.atleast_1d(v).astype(float))
 
-        for k, name in enumerate(lines):
-            nodes, cells = disc.line_nodes[name], disc.line_cells[name]
-            add(np.full(len(nodes), nV + nI + k), nodes, 2 * disc.line_shunt[name] * V[nodes])
-            idx = np.arange(cells.start, cells.stop)
-            add(np.full(len(idx), nV + nI + k), nV + idx, 2 * disc.res[idx] * I[idx])
+        dV = (line_shunt_matrix @ sp.diags(2 * V)).tocoo()
+        add(nV + nI + dV.row, dV.col, dV.data)
+        dI = (line_res_matrix @ sp.diags(2 * I)).tocoo()
+        add(nV + nI + dI.row, nV + dI.col, dI.data)
         vs = source_values(t)
         for (p, j, term), v in zip(sources, vs):
             add(nV + nI + n_lines + p, j, -2 * (v - V[j]) / term.resistance)
