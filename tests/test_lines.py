@@ -233,3 +233,46 @@ def test_discretisation_shares_junction_nodes():
     expected = sum(0.5 * line.capacitance * line.length / n for (line, _, _), n in
                    zip(disc.network.lines.values(), [4, 6, 2]))
     assert disc.cap[j] == pytest.approx(expected)
+
+
+def test_implicit_integrators_get_the_exact_sparse_jacobian(monkeypatch):
+    import scipy.sparse as sp
+
+    import substrate.distributed.mol as mol
+
+    captured = {}
+    real = mol.solve_ivp
+
+    def spy(fun, span, y0, **options):
+        captured.update(fun=fun, jac=options.get("jac"), n=len(y0))
+        return real(fun, span, y0, **options)
+
+    monkeypatch.setattr(mol, "solve_ivp", spy)
+    lossy = Line.from_impedance(Z0, DELAY, resistance=5.0, conductance=0.01)
+    net = LineNetwork({"l": (lossy, "in", "j"), "m": (Line.from_impedance(75.0, DELAY), "j", "out")},
+                      {"in": Thevenin(Step(1.0, rise=0.1e-9), 40.0), "j": Capacitor(1e-12),
+                       "out": ReflectingLoad(lambda a: 0.3 * np.tanh(a))})
+    simulate(net, t_end=0.2e-9, cells=6, integrator="Radau", max_step=0.05e-9)
+    y = np.random.default_rng(0).standard_normal(captured["n"])
+    t = 0.05e-9
+    analytic = captured["jac"](t, y)
+    assert sp.issparse(analytic)
+    numeric = np.empty((len(y), len(y)))
+    for k in range(len(y)):
+        e = np.zeros(len(y))
+        e[k] = 1e-6
+        numeric[:, k] = (captured["fun"](t, y + e) - captured["fun"](t, y - e)) / 2e-6
+    # central differences of a linear-plus-tanh field: ~1e-10 relative to the largest entry
+    np.testing.assert_allclose(analytic.toarray(), numeric, rtol=0, atol=1e-7 * np.abs(numeric).max())
+
+
+def test_line_properties():
+    line = Line(0.2, 2.0, inductance=250e-9, capacitance=100e-12)
+    assert line.characteristic_impedance == pytest.approx(50.0)
+    assert line.delay == pytest.approx(1e-9)
+    assert line.speed == pytest.approx(2e8)
+    with pytest.raises(ConfigurationError, match="distortionless"):
+        line.attenuation  # R' > 0 with G' = 0 is not distortionless: alpha depends on frequency
+    heaviside = Line.from_impedance(50.0, 1e-9, resistance=5.0, conductance=0.002)
+    assert heaviside.attenuation == pytest.approx(0.1)
+    assert heaviside.impedance(1e9) == pytest.approx(50.0)  # distortionless: real and flat
