@@ -276,3 +276,28 @@ def test_line_properties():
     heaviside = Line.from_impedance(50.0, 1e-9, resistance=5.0, conductance=0.002)
     assert heaviside.attenuation == pytest.approx(0.1)
     assert heaviside.impedance(1e9) == pytest.approx(50.0)  # distortionless: real and flat
+
+
+@pytest.mark.parametrize("integrator", ["RK45", "characteristic"])
+def test_capacitive_load_charges_as_the_lumped_rc_ode(integrator):
+    # matched source: the load sees a Thevenin source 2 a(t - T) behind Z0, so
+    # Z0 C dV/dt = 2 a(t - T) - V with the launched wave a (1 V ramp over 0.1 ns); reference by solve_ivp
+    from scipy.integrate import solve_ivp
+
+    farads, rise = 20e-12, 0.1e-9  # Z0 C = 1 ns
+    step = Step(2.0, rise=rise)
+    line = Line.from_impedance(Z0, DELAY)
+    sol = simulate(line, t_end=4 * DELAY, cells=200, integrator=integrator, samples=801,
+                   source=Thevenin(step, Z0), load=Capacitor(farads))
+    rc = lambda t, v: (step(t - DELAY) - v) / (Z0 * farads)
+    reference = solve_ivp(rc, (0, 4 * DELAY), [0.0], t_eval=sol.t, rtol=1e-10, atol=1e-13, max_step=rise / 10).y[0]
+    # FD: dispersion at the 0.1 ns ramp (20 cells); characteristic: trapezoidal companion model, O(dt^2)
+    np.testing.assert_allclose(sol.voltage["load"], reference, atol=0.01)  # 0.5 % of the 2 V final value
+    # the capacitor current read at the port integrates to the capacitor's charge C V (trapezoid on the
+    # 5 ps output grid: O(dt^2), far below 1 % of the final 40 pC)
+    from scipy.integrate import cumulative_trapezoid
+
+    i_cap = -sol.current["load"]
+    charge = cumulative_trapezoid(i_cap, sol.t, initial=0.0)
+    np.testing.assert_allclose(charge, farads * sol.voltage["load"], atol=0.01 * farads * 2.0)
+    assert i_cap.max() == pytest.approx(2 / Z0, rel=0.05)  # the ideal 40 mA, less the 0.1 ns ramp's share
