@@ -300,7 +300,9 @@ def simulate(target, *, t_end: float, cells=100, method: str = "fd", integrator:
     """
     network = _network(target, source, load)
     t_end = check_positive("t_end (s)", t_end)
-    if integrator == "characteristic":
+    if method not in METHODS:
+        raise ConfigurationError(f"method = {method!r} is not one of {list(METHODS)}")
+    if integrator == "characteristic":  # the exact shift needs no spatial operator: method is irrelevant
         return _characteristic(network, t_end, cells, dt)
     if integrator not in SOLVE_IVP_METHODS:
         raise ConfigurationError(
