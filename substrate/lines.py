@@ -1,0 +1,18 @@
+"""Public face of the telegrapher engine: lossy lines and line networks by the method of lines.
+
+See :mod:`substrate.distributed` and ``docs/lines.md``.
+"""
+
+from .distributed import (
+    PWL, Capacitor, Discretisation, Gaussian, Line, LineNetwork, LineSolution, Open, Pulse, ReflectingLoad,
+    Resistor, Short, Sine, Step, Termination, Thevenin, Waveform, discretise, simulate,
+)
+from .distributed.config import load_config, parse_config
+from .distributed.output import plot_bounce_diagram, plot_field, write_line_outputs, write_ports_csv
+
+__all__ = [
+    "Line", "LineNetwork", "Waveform", "Step", "Pulse", "PWL", "Sine", "Gaussian",
+    "Termination", "Thevenin", "Resistor", "Open", "Short", "Capacitor", "ReflectingLoad",
+    "simulate", "LineSolution", "Discretisation", "discretise",
+    "load_config", "parse_config", "write_line_outputs", "write_ports_csv", "plot_bounce_diagram", "plot_field",
+]
