@@ -315,6 +315,8 @@ def _dc_edges(element) -> list:
         return [(element.n1, element.n2)] if hasattr(element, "n1") else [(element.p, element.n)]
     if isinstance(element, VCVS) or (isinstance(element, BSource) and element.kind.upper() == "V"):
         return [(element.p, element.n)]
+    if isinstance(element, Instance):  # opaque here: its body was checked with its ports counted as grounded
+        return [(node, GROUND) for node in element.nodes]
     if isinstance(element, TLine):
         return [(element.p1, element.n1), (element.p2, element.n2), (element.p1, element.p2)]
     if isinstance(element, LTRA):
