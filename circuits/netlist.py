@@ -396,6 +396,11 @@ class _Checker:
             if not isinstance(node, str) or not _NODE.match(node):
                 raise ConfigurationError(
                     f"{self.where(element)}: node name {node!r} must be non-empty letters, digits and '_'")
+        pair = _nodes(element)[:2]
+        if not isinstance(element, Instance) and pair[0].lower() == pair[1].lower():
+            raise ConfigurationError(f"{self.where(element)}: both terminals are on node {pair[0]!r} (a shorted element)")
+        if isinstance(element, (TLine, LTRA)) and element.p2.lower() == element.n2.lower():
+            raise ConfigurationError(f"{self.where(element)}: both terminals of port 2 are on node {element.p2!r}")
         if isinstance(element, (Resistor, Capacitor, Inductor)):
             self.value(element, "value", element.value, positive=True)
             if getattr(element, "ic", None) is not None:
@@ -477,6 +482,8 @@ def _check_scope(elements, scope, params, subckts, ports=()):
     for element in elements:
         if isinstance(element, (VoltageSource, VCVS)) or (isinstance(element, BSource) and element.kind == "V"):
             driven.update({element.p.lower(), element.n.lower()})
+        elif isinstance(element, Instance):  # the subcircuit body connects its ports (checked there)
+            driven.update(node.lower() for node in element.nodes)
     for element in elements:
         for node in _nodes(element)[: (2 if isinstance(element, (VCVS, VCCS)) else None)]:
             n = node.lower()
