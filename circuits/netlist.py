@@ -453,6 +453,7 @@ def _check_scope(elements, scope, params, subckts, ports=()):
     checker = _Checker(scope, params, subckts)
     seen = {}
     degree = {}
+    terminals = {id(e): _nodes(e)[: (2 if isinstance(e, (VCVS, VCCS)) else None)] for e in elements}
     for element in elements:
         checker.element(element)
         key = element.name.lower()
@@ -461,7 +462,7 @@ def _check_scope(elements, scope, params, subckts, ports=()):
                 f"{checker.where(element)}: duplicate name (SPICE names are case-insensitive; "
                 f"{seen[key]!r} already exists)")
         seen[key] = element.name
-        for node in _nodes(element)[: (2 if isinstance(element, (VCVS, VCCS)) else None)]:
+        for node in terminals[id(element)]:
             degree[node.lower()] = degree.get(node.lower(), 0) + 1
     connected = set(degree) | {p.lower() for p in ports} | {GROUND}
     # every node read by an expression or a controlled source must exist
@@ -485,7 +486,7 @@ def _check_scope(elements, scope, params, subckts, ports=()):
         elif isinstance(element, Instance):  # the subcircuit body connects its ports (checked there)
             driven.update(node.lower() for node in element.nodes)
     for element in elements:
-        for node in _nodes(element)[: (2 if isinstance(element, (VCVS, VCCS)) else None)]:
+        for node in terminals[id(element)]:
             n = node.lower()
             if n != GROUND and n not in port_set and degree[n] < 2 and n not in read and n not in driven:
                 raise ConfigurationError(f"{checker.where(element)}: node {node!r} is floating (connected to nothing else)")
@@ -504,7 +505,7 @@ def _check_scope(elements, scope, params, subckts, ports=()):
             parent[find(a.lower())] = find(b.lower())
     grounded = {find(GROUND)} | {find(p) for p in port_set}
     for element in elements:
-        for node in _nodes(element)[: (2 if isinstance(element, (VCVS, VCCS)) else None)]:
+        for node in terminals[id(element)]:
             if find(node.lower()) not in grounded:
                 raise ConfigurationError(
                     f"{checker.where(element)}: node {node!r} has no DC path to ground (add a resistor to ground)")

@@ -74,7 +74,8 @@ def _element_lines(e) -> list[str]:
 
 def write(netlist: Netlist) -> str:
     """Return the netlist as ngspice input text (title line first, ``.end`` and a newline last)."""
-    netlist.validate()
+    if not isinstance(netlist, Netlist):  # a Netlist is immutable and was validated when it was made
+        raise ConfigurationError(f"write needs a Netlist, got {type(netlist).__name__}")
     lines = [_title(netlist.title)]
     if netlist.options:
         lines.append(".options " + " ".join(f"{name}={format_number(value)}" for name, value in netlist.options))
