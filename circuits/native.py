@@ -48,7 +48,8 @@ class TLineTrajectory:
 
 def simulate_tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, td: float = 1e-9,
                            t_stop: float | None = None, steps_per_td: int = 20, learning_rate: float = 0.0,
-                           leak_rate: float = 0.0, record_every: int = 1) -> TLineTrajectory:
+                           leak_rate: float = 0.0, record_every: int = 1, inertia_rate: float = 0.0,
+                           friction_rate: float = 0.0) -> TLineTrajectory:
     """Simulate the circuit of :func:`~circuits.realize.tline_trainer` on a fixed grid ``h = td / steps_per_td``.
 
     Parameters
@@ -72,6 +73,10 @@ def simulate_tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 
         ``1/(R_leak C)`` in 1/s.
     record_every : int
         Keep every ``record_every``-th grid point.
+    inertia_rate, friction_rate : float
+        Inertial ports (``tline_trainer(..., inductance=M)``): ``1/(M C)`` in 1/s^2 and ``R/M`` in 1/s. When
+        ``inertia_rate > 0`` the flow ``v`` obeys ``dv/dt = -inertia_rate e - friction_rate v`` and
+        ``dtheta/dt = v - leak_rate theta`` (``learning_rate`` is then unused).
 
     Returns
     -------
@@ -86,6 +91,8 @@ def simulate_tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 
     lr = check_range("learning_rate", learning_rate, 0.0, None)
     leak = check_range("leak_rate", leak_rate, 0.0, None)
     record_every = int(check_range("record_every", record_every, 1, None))
+    inertia = check_range("inertia_rate", inertia_rate, 0.0, None)
+    friction = check_range("friction_rate", friction_rate, 0.0, None)
     layers = net.layers
     if any(layer.kind != "dense" for layer in layers):
         raise ConfigurationError("the transmission-line trainer realises dense layers only")
@@ -94,57 +101,63 @@ def simulate_tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 
     steps = int(round(t_stop / td * M))
     h = td / M
     batch = len(x)
-    weights = [layer.weight.copy() for layer in layers]
-    biases = [layer.bias.copy() for layer in layers]
+    # the state: parameters, then (inertial ports) their flows, as one flat list of arrays
+    state = [p.copy() for layer in layers for p in (layer.weight, layer.bias)]
+    if inertia > 0:
+        state += [np.zeros_like(p) for p in state]
+    n_params = 2 * depth
     # ring buffers of emitted waves: forward at the near end of link k, backward at its far end
     emit_f = [np.zeros((M, batch, layer.n_out)) for layer in layers]
     emit_b = [np.zeros((M, batch, layer.n_out)) for layer in layers]
 
-    def field(slot, weights, biases, store):
-        """Arrivals at this grid slot, emissions (stored if asked) and the parameter derivatives."""
+    def field(slot, state, store):
+        """Arrivals at this grid slot, emissions (stored if asked) and the state derivatives."""
         a = [buffer[slot] for buffer in emit_f]
         s = [buffer[slot] for buffer in emit_b]
-        derivatives, emitted_f, emitted_b = [], [], [None] * depth
+        efforts, emitted_f, emitted_b = [], [], [None] * depth
         previous = x
         for k, layer in enumerate(layers):
-            value, slope = layer.activation.value_and_slope(previous @ weights[k].T + biases[k])
+            weight, bias = state[2 * k], state[2 * k + 1]
+            value, slope = layer.activation.value_and_slope(previous @ weight.T + bias)
             delta = slope * s[k]
             emitted_f.append(value)
             if k > 0:
-                emitted_b[k - 1] = delta @ weights[k]
-            e_w = delta.T @ previous / (beta * batch)
-            e_b = delta.mean(axis=0) / beta
-            derivatives += [-lr * e_w - leak * weights[k], -lr * e_b - leak * biases[k]]
+                emitted_b[k - 1] = delta @ weight
+            efforts += [delta.T @ previous / (beta * batch), delta.mean(axis=0) / beta]
             previous = a[k]
         emitted_b[depth - 1] = beta * loss.output_gradient(a[-1], target)
         if store:
             for k in range(depth):
                 emit_f[k][slot] = emitted_f[k]
                 emit_b[k][slot] = emitted_b[k]
+        theta = state[:n_params]
+        if inertia > 0:
+            flows = state[n_params:]
+            derivatives = [v - leak * p for p, v in zip(theta, flows)]
+            derivatives += [-inertia * e - friction * v for e, v in zip(efforts, flows)]
+        else:
+            derivatives = [-lr * e - leak * p for p, e in zip(theta, efforts)]
         return derivatives, a, s
 
+    moving = lr > 0 or leak > 0 or inertia > 0
     record_t, record_p, record_loss, record_a, record_s = [], [], [], [], []
     for m in range(steps + 1):
         slot = m % M
         # arrivals at t_m are the emissions at t_m - td, which sit in this slot until overwritten below
-        d0, a, s = field(slot, weights, biases, store=False)
+        d0, a, s = field(slot, state, store=False)
         if m % record_every == 0:
             record_t.append(m * h)
-            record_p.append([p.copy() for pair in zip(weights, biases) for p in pair])
+            record_p.append([p.copy() for p in state[:n_params]])
             record_loss.append(loss(a[-1], target))
             record_a.append([w.copy() for w in a])
             record_s.append([w.copy() for w in s])
-        field(slot, weights, biases, store=True)
-        if m == steps:
-            break
-        if lr == 0.0 and leak == 0.0:
+        field(slot, state, store=True)
+        if m == steps or not moving:
             continue
-        predicted_w = [w + h * d for w, d in zip(weights, d0[0::2])]
-        predicted_b = [b + h * d for b, d in zip(biases, d0[1::2])]
-        d1, _, _ = field((m + 1) % M, predicted_w, predicted_b, store=False)
-        weights = [w + 0.5 * h * (p + q) for w, p, q in zip(weights, d0[0::2], d1[0::2])]
-        biases = [b + 0.5 * h * (p + q) for b, p, q in zip(biases, d0[1::2], d1[1::2])]
-        if not all(np.all(np.isfinite(w)) for w in weights):
+        predicted = [p + h * d for p, d in zip(state, d0)]
+        d1, _, _ = field((m + 1) % M, predicted, store=False)
+        state = [p + 0.5 * h * (u + w) for p, u, w in zip(state, d0, d1)]
+        if not all(np.all(np.isfinite(p)) for p in state):
             raise NumericalError(f"parameters became non-finite at t = {(m + 1) * h} s (step {m + 1})")
     params = [np.array([r[i] for r in record_p]) for i in range(2 * depth)]
     a = [np.array([r[k] for r in record_a]) for k in range(depth)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Union
 
 from substrate.errors import ConfigurationError
@@ -588,8 +588,3 @@ class Netlist:
                 if node != GROUND:
                     seen.setdefault(node.lower(), node)
         return list(seen.values())
-
-
-def element_fields(element) -> list[str]:
-    """Field names of an element dataclass, in declaration order."""
-    return [f.name for f in fields(element)]

@@ -27,7 +27,7 @@ from substrate.network.network import Network
 
 from . import expressions as ex
 from .netlist import (
-    DC, BSource, Capacitor, Instance, Netlist, Op, Param, Resistor, Subckt, TLine, Tran, VCVS, VoltageSource,
+    DC, BSource, Capacitor, Inductor, Instance, Netlist, Op, Param, Resistor, Subckt, TLine, Tran, VCVS, VoltageSource,
 )
 from .spice import format_number as num
 
@@ -241,11 +241,14 @@ def _batch(net, x, y, loss):
     return x, target
 
 
-def _parameters(net, efforts, beta, batch, port_resistance, capacitance, leak_resistance):
-    """Parameter nodes ``w{k}_{i}_{j}``, ``b{k}_{i}``: DC sources (frozen) or capacitors charged by resistive ports.
+def _parameters(net, efforts, beta, batch, port_resistance, capacitance, leak_resistance, inductance=None):
+    """Parameter nodes ``w{k}_{i}_{j}``, ``b{k}_{i}``: DC sources (frozen) or capacitors charged by ports.
 
-    ``efforts[k][i][j]`` is the sum over samples of ``delta * a_prev`` as an expression (``j = n_in``: the bias).
-    The port current is ``-e / R`` with ``e = (1/beta) mean_n delta a_prev``.
+    ``efforts[k][i][j]`` is the sum over samples of ``delta * a_prev`` as an expression (``j = n_in``: the bias);
+    ``e = (1/beta) mean_n delta a_prev``. Resistive port: a B current source charges the capacitor with
+    ``-e/R``. Inertial port (``inductance`` M in H): a loop of a B voltage source ``-e``, ``R`` and ``M`` closed
+    by a 0 V sense source carries the flow current ``i`` (``M di/dt = -e - R i``), which a B current source
+    copies into the capacitor (``C dtheta/dt = i``).
     """
     elements, names = [], []
     for k, layer in enumerate(net.layers, start=1):
@@ -261,9 +264,19 @@ def _parameters(net, efforts, beta, batch, port_resistance, capacitance, leak_re
                     continue
                 elements.append(Capacitor(f"C_{node}", node, "0", capacitance, ic=float(values[i, j])))
                 elements.append(Resistor(f"R_leak_{node}", node, "0", leak_resistance))
-                scale = 1.0 / (beta * batch * port_resistance)
-                # current out of the node through the source: +e/R, i.e. the port charges the capacitor with -e/R
-                elements.append(BSource(f"B_port_{node}", node, "0", "I", f"{num(scale)}*({efforts[k - 1][i][j]})"))
+                if inductance is None:
+                    scale = 1.0 / (beta * batch * port_resistance)
+                    # current out of the node through the source: +e/R, i.e. the port charges the capacitor with -e/R
+                    elements.append(BSource(f"B_port_{node}", node, "0", "I", f"{num(scale)}*({efforts[k - 1][i][j]})"))
+                else:
+                    scale = -1.0 / (beta * batch)
+                    elements += [
+                        BSource(f"B_effort_{node}", f"pe_{node}", "0", "V", f"{num(scale)}*({efforts[k - 1][i][j]})"),
+                        Resistor(f"R_port_{node}", f"pe_{node}", f"pm_{node}", port_resistance),
+                        Inductor(f"L_port_{node}", f"pm_{node}", f"pz_{node}", inductance, ic=0.0),
+                        VoltageSource(f"V_flow_{node}", f"pz_{node}", "0", DC(0.0)),
+                        BSource(f"B_port_{node}", node, "0", "I", f"-i(V_flow_{node})"),
+                    ]
     return elements, names
 
 
@@ -283,7 +296,8 @@ def _weight(k, i, j):
 # --- transmission-line trainer ---------------------------------------------------------------------
 def tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, z0: float = 50.0, td: float = 1e-9,
                   t_stop: float | None = None, steps_per_td: int = 20, port_resistance: float | None = None,
-                  capacitance: float = 1e-9, leak_resistance: float | None = None) -> Circuit:
+                  capacitance: float = 1e-9, leak_resistance: float | None = None,
+                  inductance: float | None = None) -> Circuit:
     """The transmission-line trainer of physics.md section 7 as a transient netlist.
 
     Link ``k = 1..L`` holds one lossless T line per neuron and per sample (impedance ``z0``, delay
@@ -298,7 +312,10 @@ def tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, z0: 
     ``port_resistance`` is None (frozen), else capacitors ``capacitance`` (F, initial voltage the
     parameter) with a resistive port: a B current source charging it with ``-e/R``, ``e`` the batch-mean
     effort ``(1/beta) mean_n (f' * s) a_prev`` (learning rate ``1/(R C)`` in 1/s), and a leak resistor
-    ``leak_resistance`` (ohm, default ``1e9 R``: weight decay at rate ``1/(R_leak C)``).
+    ``leak_resistance`` (ohm, default ``1e9 R``: weight decay at rate ``1/(R_leak C)``). With
+    ``inductance`` M (H) the port is inertial (physics.md section 5): the flow ``v = dtheta/dt`` obeys
+    ``(M C) dv/dt = -e - (R C) v``, heavy-ball momentum; ``info`` then holds ``inertia_rate = 1/(M C)``
+    (1/s^2) and ``friction_rate = R/M`` (1/s).
 
     Parameters
     ----------
@@ -338,6 +355,10 @@ def tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, z0: 
     depth = len(layers)
     t_stop = (2 * depth + 2) * td if t_stop is None else check_positive("t_stop", t_stop)
     port_resistance, capacitance, leak_resistance = _ports(port_resistance, capacitance, leak_resistance)
+    if inductance is not None:
+        if port_resistance is None:
+            raise ConfigurationError("inductance (an inertial port) needs port_resistance too")
+        inductance = check_positive("inductance", inductance)
     batch = len(x)
     elements = []
     a_names, s_names, d_names = [], [], []
@@ -381,13 +402,16 @@ def tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, z0: 
             gradient = ex.loss_gradient(loss.name, outputs[n], target[n], i)
             elements.append(BSource(f"B_g{depth}_{i}_s{n}", f"g{depth}_{i}_s{n}", "0", "V", f"{num(2 * beta)}*{gradient}"))
     joined = [[["+".join(terms) for terms in row] for row in layer] for layer in efforts]
-    params, param_names = _parameters(net, joined, beta, batch, port_resistance, capacitance, leak_resistance)
+    params, param_names = _parameters(net, joined, beta, batch, port_resistance, capacitance, leak_resistance,
+                                      inductance)
     step = td / steps_per_td
     netlist = Netlist(f"transmission-line trainer of a {'-'.join(map(str, net.sizes))} network, batch {batch}",
                       tuple(params + elements), Tran(step, t_stop, step, uic=True), (), _PRECISE)
     info = {"td": td, "z0": z0, "beta": beta, "loss": loss.name, "batch": batch, "t_stop": t_stop,
             "learning_rate": None if port_resistance is None else 1.0 / (port_resistance * capacitance),
-            "leak_rate": None if port_resistance is None else 1.0 / (leak_resistance * capacitance)}
+            "leak_rate": None if port_resistance is None else 1.0 / (leak_resistance * capacitance),
+            "inertia_rate": None if inductance is None else 1.0 / (inductance * capacitance),
+            "friction_rate": None if inductance is None else port_resistance / inductance}
     return Circuit(netlist, {"a": a_names, "s": s_names, "delta": d_names, "params": param_names}, info)
 
 

@@ -277,3 +277,24 @@ def test_example_export_and_verify(ngspice, tmp_path):
     assert result["trajectory_error"] <= 0.02
     assert result["rc_error"] <= 1e-3
     assert (tmp_path / "native_vs_ngspice.png").stat().st_size > 20_000
+
+
+def test_tline_trainer_with_inertial_ports_trains_xor_like_the_native_simulation(ngspice):
+    net = MLP([2, 3, 1], "tanh", seed=3)
+    td = 1e-9
+    # R C = 5 td (the resistive lr 0.2 per td) and M / R = 5 td: heavy-ball momentum
+    circuit = realize.tline_trainer(net, XOR_X, XOR_Y, td=td, t_stop=120 * td, steps_per_td=10, port_resistance=5e3,
+                                    capacitance=1e-12, inductance=2.5e-5)
+    assert circuit.info["inertia_rate"] == pytest.approx(4e16) and circuit.info["friction_rate"] == pytest.approx(2e8)
+    save = [str(n) for grid in circuit.nodes["params"] for n in np.ravel(grid)] + list(map(str, np.ravel(circuit.nodes["a"][-1])))
+    result = runner.run(circuit.netlist, save=save)
+    assert result.warnings == []
+    outputs = np.stack([result.v(node) for node in circuit.nodes["a"][-1][:, 0]], axis=-1)
+    loss = np.mean(0.5 * (outputs - XOR_Y) ** 2, axis=1)
+    assert loss[-1] < 0.01  # measured 1.4e-3
+    native = simulate_tline_trainer(net, XOR_X, XOR_Y, td=td, t_stop=120 * td, steps_per_td=20,
+                                    leak_rate=circuit.info["leak_rate"], inertia_rate=circuit.info["inertia_rate"],
+                                    friction_rate=circuit.info["friction_rate"])
+    assert exporting.trajectory_error(circuit, result, native) <= 0.02  # measured 0.24 %
+    with pytest.raises(ConfigurationError, match="inductance .* needs port_resistance"):
+        realize.tline_trainer(net, XOR_X, XOR_Y, inductance=1e-6)
