@@ -186,6 +186,25 @@ def test_sanitised_names_are_accepted_and_safe(element, node):
     assert [line for line in text.splitlines() if line.startswith(".")] == [".op", ".end"]
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=20), st.text(max_size=20))
+def test_random_element_and_node_names_are_rejected_or_harmless(suffix, node):
+    try:
+        netlist = Netlist("t", [Resistor("R" + suffix, node, "0", 1.0), Resistor("R_other", node, "0", 2.0)])
+    except ConfigurationError:
+        return
+    lines = spice.write(netlist).splitlines()
+    assert len(lines) == 5 and [line for line in lines if line.startswith(".")] == [".op", ".end"]
+    assert all(" " <= ch <= "~" for line in lines for ch in line)
+
+
+def test_a_title_cannot_open_a_control_block(ngspice):
+    n = Netlist("x\n.control\nshell touch pwned\n.endc", [Resistor("R1", "a", "0", 1.0), Resistor("R2", "a", "0", 1.0)])
+    text = spice.write(n)
+    assert text.splitlines()[0] == "x .control shell touch pwned .endc" and text.count("\n") == 5
+    assert runner.run(n).warnings == []
+
+
 # --- validation names the element --------------------------------------------------------------------
 @pytest.mark.parametrize(
     "elements, message",
