@@ -290,3 +290,12 @@ def test_raw_readers_agree_binary_and_ascii(ngspice, tmp_path):
     window = (t > 1.5e-9) & (t < 6e-9)
     exact = 1.0 + (np.exp(-(t[window] - 1.0e-9) / 1e-9) - np.exp(-(t[window] - 1.1e-9) / 1e-9)) * 1e-9 / 1e-10
     np.testing.assert_allclose(vb[window], exact, atol=5e-3)  # ngspice's default reltol 1e-3 and step control
+
+
+def test_runner_works_without_spicelib(ngspice, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "spicelib", None)  # 'import spicelib' now raises ImportError
+    n = Netlist("divider", [VoltageSource("V1", "a", "0", DC(3.0)), Resistor("R1", "a", "b", 2e3),
+                            Resistor("R2", "b", "0", 1e3)], options=(("reltol", 1e-9),))
+    assert runner.run(n).v("b")[0] == pytest.approx(1.0, rel=1e-12)
