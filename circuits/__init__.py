@@ -4,3 +4,15 @@ This package holds the circuit layer of the project (physics.md, section 7): a n
 the ngspice-dialect writer and parser, a runner for ngspice in batch mode, and realisations of
 trained networks as circuits (inference crossbars, transmission-line and RC trainers).
 """
+
+from . import ngspice, realize, spice
+from .netlist import (
+    DC, LTRA, PWL, BSource, Capacitor, CurrentSource, Inductor, Instance, Netlist, Op, Param, Pulse, Resistor, Sin,
+    Subckt, TLine, Tran, VCCS, VCVS, VoltageSource, sanitize_name,
+)
+
+__all__ = [
+    "Netlist", "Resistor", "Capacitor", "Inductor", "TLine", "LTRA", "VoltageSource", "CurrentSource", "BSource",
+    "VCVS", "VCCS", "Instance", "Subckt", "Param", "DC", "Pulse", "PWL", "Sin", "Op", "Tran", "sanitize_name",
+    "spice", "ngspice", "realize",
+]

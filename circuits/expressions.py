@@ -1,0 +1,64 @@
+"""ngspice B-source expressions for activations, their slopes and loss gradients.
+
+Every numeric constant goes through :func:`circuits.spice.format_number` (full precision, exponent
+form); activations are written in overflow-free forms (the logistic function as ``0.5 + 0.5 tanh(z/2)``,
+softplus as ``max(z, 0) + ln(1 + exp(-|z|))``).
+"""
+
+from __future__ import annotations
+
+from substrate.errors import ConfigurationError
+
+from .spice import format_number as num
+
+__all__ = ["activation", "slope", "linear", "loss_gradient"]
+
+
+def activation(name: str, z: str) -> str:
+    """Expression for ``f(z)`` where ``z`` is an expression."""
+    if name == "identity":
+        return f"({z})"
+    if name == "tanh":
+        return f"tanh({z})"
+    if name == "sigmoid":
+        return f"(0.5+0.5*tanh(0.5*({z})))"
+    if name == "relu":
+        return f"max({z},0)"
+    if name == "softplus":
+        return f"(max({z},0)+ln(1+exp(-abs({z}))))"
+    raise ConfigurationError(f"activation {name!r} has no circuit realisation (identity, tanh, sigmoid, relu, softplus)")
+
+
+def slope(name: str, z: str) -> str:
+    """Expression for ``f'(z)``."""
+    if name == "identity":
+        return "1"
+    if name == "tanh":
+        return f"(1-tanh({z})*tanh({z}))"
+    if name in ("sigmoid", "softplus"):
+        s = f"(0.5+0.5*tanh(0.5*({z})))"
+        return s if name == "softplus" else f"({s}*(1-{s}))"
+    if name == "relu":
+        return f"u({z})"
+    raise ConfigurationError(f"activation {name!r} has no circuit realisation (identity, tanh, sigmoid, relu, softplus)")
+
+
+def linear(coefficients, terms, constant=None) -> str:
+    """``c_0*t_0 + c_1*t_1 + ... + constant`` with full-precision constants; terms are expressions."""
+    parts = [f"{num(c)}*{t}" for c, t in zip(coefficients, terms)]
+    if constant is not None:
+        parts.append(constant if isinstance(constant, str) else num(constant))
+    return "+".join(parts) if parts else "0"
+
+
+def loss_gradient(loss: str, outputs: list[str], target, index: int) -> str:
+    """Expression for ``dc/da_index`` of the per-sample cost at output expressions ``outputs``.
+
+    ``target`` is the sample's target row in the loss's internal form (one-hot for cross-entropy).
+    """
+    if loss == "mse":
+        return f"({outputs[index]}-{num(target[index])})"
+    if loss == "cross_entropy":
+        total = "+".join(f"exp({o})" for o in outputs)
+        return f"(exp({outputs[index]})/({total})-{num(target[index])})"
+    raise ConfigurationError(f"loss {loss!r} has no circuit realisation (mse, cross_entropy)")
