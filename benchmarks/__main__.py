@@ -25,7 +25,7 @@ import numpy as np
 
 from substrate.io import write_json
 
-CASES = ["wave_step", "digits", "scaling"]
+CASES = ["wave_step", "digits", "tline_xor", "line_network", "scaling"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -78,6 +78,11 @@ def table(results: dict) -> str:
 def _fmt(value):
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+        text = "-".join(map(str, value))
+        return text if len(value) <= 6 else f"{value[0]}-...-{value[-1]} (L={len(value) - 1})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 

@@ -102,7 +102,7 @@ def run(quick: bool = False) -> dict:
         rows.append({"simulator": "ngspice LTRA", "setting": f"tstep {step * 1e12:.0f} ps", "seconds": seconds,
                      "max_error_rel_peak": _error(result.time, result.v, reference)})
     for method in ("fd", "fem"):
-        for cells, integrator in ((4, "RK45"), (8, "RK45"), (8, "RK23")):
+        for cells, integrator in ((4, "RK45"), (4, "RK23"), (8, "RK23")):
             seconds, result = _median_time(
                 lambda: simulate(net, t_end=T_END, cells=cells, method=method, integrator=integrator, rtol=1e-4,
                                  atol=1e-6), repeats)

@@ -367,6 +367,10 @@ def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, ato
     total_shunt = disc.shunt + conductance
     src_nodes = np.array([j for _, j, _ in sources], dtype=int)
     src_g = np.array([1.0 / term.resistance for _, _, term in sources])
+    src_ports = np.array([p for p, _, _ in sources], dtype=int)
+    res_ports = np.array([p for p, _, _ in resistors], dtype=int)
+    res_nodes = np.array([j for _, j, _ in resistors], dtype=int)
+    res_g = np.array([1.0 / term.ohms for _, _, term in resistors])
 
     # per-line dissipation weights: line k dissipates sum(shunt V^2) over its nodes + sum(R_c I^2) over its cells
     line_shunt_matrix = sp.csr_matrix(
@@ -404,12 +408,12 @@ def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, ato
         e = dy[nV + nI:]
         e[:n_lines] = line_shunt_matrix @ V**2 + line_res_matrix @ I**2
         e[n_lines:] = 0.0
-        for (p, j, term), v in zip(sources, vs):
-            i = (v - V[j]) / term.resistance
-            e[n_lines + p] = i * i * term.resistance
-            e[n_lines + n_ports + p] = v * i
-        for p, j, term in resistors:
-            e[n_lines + p] = V[j] ** 2 / term.ohms
+        if len(sources):
+            i = (vs - V[src_nodes]) * src_g
+            e[n_lines + src_ports] = i * i / src_g
+            e[n_lines + n_ports + src_ports] = vs * i
+        if len(resistors):
+            e[n_lines + res_ports] = V[res_nodes] ** 2 * res_g
         for (p, *_), (j, _, _, _, _, _, i_load) in zip(reflecting, refl):
             e[n_lines + p] = V[j] * i_load
         return dy
