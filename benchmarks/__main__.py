@@ -54,7 +54,10 @@ def plot_scaling(result: dict, path: Path) -> None:
         axis.set_ylabel("time per step (s)")
         axis.legend()
         axis.grid(True, which="both", alpha=0.3)
-    axes[0].set_title(f"batch 16, two square layers")
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_xticks([row["depth"] for row in result["by_depth"]], [str(row["depth"]) for row in result["by_depth"]])
+    axes[1].minorticks_off()
+    axes[0].set_title("batch 16, two square layers")
     axes[1].set_title("batch 16")
     save_figure(figure, path)
 
