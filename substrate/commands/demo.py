@@ -44,20 +44,14 @@ def run(args: argparse.Namespace) -> int:
     if summary["schedule"] == "pipelined":
         print(f"  unlocked: one wave step per port update, a new minibatch every step; the timescale-separated "
               f"schedule would need 2L = {2 * depth} wave steps per update ({2 * depth * summary['steps']} in all)")
-    netlist = export_netlist(Path(args.out), config)
-    if netlist:
-        print(f"  {Path(netlist).name} (SPICE netlist of the trained network, from circuits.export)")
+    netlist = export_netlist(Path(args.out))
+    print(f"  {Path(netlist).name} (SPICE netlist of the trained network, from circuits.export)")
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0
 
 
-def export_netlist(run_dir: Path, config: dict) -> str | None:
-    """Write the trained network's SPICE netlist with :func:`circuits.export.export`, when installed.
+def export_netlist(run_dir: Path) -> str:
+    """Write the trained network's SPICE netlist with :func:`circuits.export.export`; return its path."""
+    from circuits.export import export  # the circuit layer is imported only when it is used
 
-    Returns the netlist path, or ``None`` when the ``circuits`` package has no exporter.
-    """
-    try:
-        from circuits.export import export
-    except ImportError:
-        return None
     return export(run_dir, "spice")["netlist"]
