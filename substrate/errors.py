@@ -19,6 +19,7 @@ __all__ = [
     "SubstrateWarning",
     "check_range",
     "check_positive",
+    "check_type",
     "warn",
 ]
 
@@ -84,3 +85,21 @@ def check_range(
 def check_positive(name: str, value: Any) -> float:
     """Return ``value`` as a float after checking it is finite and strictly positive."""
     return check_range(name, value, 0.0, None, low_inclusive=False)
+
+
+_TYPE_NAMES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "table"}
+
+
+def check_type(name: str, value: Any, types: type | tuple[type, ...]) -> Any:
+    """Return ``value`` after checking ``isinstance(value, types)`` (a bool is never taken as a number).
+
+    Raises
+    ------
+    ConfigurationError
+        Naming ``name``, the value and the expected type (as in a configuration file).
+    """
+    types = types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        expected = "number" if set(types) == {int, float} else " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+        raise ConfigurationError(f"{name} = {value!r} has the wrong type: expected {expected}")
+    return value

@@ -48,12 +48,12 @@ def test_line_command_default_output_folder_is_next_to_the_config(tmp_path):
 
 @pytest.mark.parametrize("edit, message", [
     (("t_end = 12e-9", "t_end = 12e-9\nspeed = 3"), "unknown key simulation.speed"),
-    (("cells = 60 ", "cells = 'many' "), "simulation.cells = 'many' must be int"),
+    (("cells = 60 ", "cells = 'many' "), "simulation.cells = 'many' has the wrong type: expected integer"),
     (("impedance = 75.0", "impedance = -75.0"), "lines.branch: z0 (ohm) = -75.0 is outside the valid range"),
     (('type = "open"', 'type = "diode"'), "terminations.stub_end.type = 'diode'"),
     (("ohms = 150.0", "ohms = 0.0"), "terminations.out: Resistor ohms (ohm) = 0.0"),
     (('integrator = "RK45"', 'integrator = "Euler"'), "simulation.integrator = 'Euler'"),
-    (("amplitude = 2.0", "amplitude = true"), "terminations.in.waveform.amplitude = True must be a number"),
+    (("amplitude = 2.0", "amplitude = true"), "terminations.in.waveform.amplitude = True has the wrong type: expected number"),
 ])
 def test_bad_config_fails_before_any_work(tmp_path, capsys, edit, message):
     config = tmp_path / "bad.toml"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, check_type
 from .lines import PWL, Capacitor, Gaussian, Line, LineNetwork, Open, Pulse, Resistor, Short, Sine, Step, Thevenin
 from .mol import METHODS, SOLVE_IVP_METHODS
 
@@ -55,11 +55,7 @@ def _check_table(where: str, table, schema: dict, required=()) -> dict:
         if key not in table:
             raise ConfigurationError(f"missing key {where}.{key}")
     for key, value in table.items():
-        kind = schema[key]
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
-        if not ok:
-            expected = "a number" if kind is _NUMBER else kind.__name__
-            raise ConfigurationError(f"{where}.{key} = {value!r} must be {expected}")
+        check_type(f"{where}.{key}", value, schema[key])
     return table
 
 

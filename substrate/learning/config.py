@@ -23,7 +23,7 @@ import tomllib
 from pathlib import Path
 
 from ..datasets import DATASETS, load
-from ..errors import ConfigurationError, check_range
+from ..errors import ConfigurationError, check_range, check_type
 from ..network import ACTIVATIONS, MLP
 from ..ports import from_config as port_from_config
 
@@ -80,20 +80,6 @@ _PORT_TYPES = {"kind": str, "resistance": (int, float), "mass": (int, float), "d
 _CHOICES = {("train", "substrate"): ("worldsheet", "dyadic"), ("train", "schedule"): ("separated", "pipelined", "naive")}
 
 
-def _type_name(types):
-    types = types if isinstance(types, tuple) else (types,)
-    return " or ".join({"int": "integer", "float": "number", "str": "string", "list": "array",
-                        "bool": "boolean"}[t.__name__] for t in types)
-
-
-def _check_type(key, value, types):
-    types_tuple = types if isinstance(types, tuple) else (types,)
-    if isinstance(value, bool) and bool not in types_tuple:
-        raise ConfigurationError(f"{key} = {value!r} has the wrong type: expected {_type_name(types)}")
-    if not isinstance(value, types_tuple):
-        raise ConfigurationError(f"{key} = {value!r} has the wrong type: expected {_type_name(types)}")
-
-
 def resolve(config: dict) -> dict:
     """Merge ``config`` over its preset (``data.name``) and validate every key; return the resolved config."""
     if not isinstance(config, dict):
@@ -126,7 +112,7 @@ def resolve(config: dict) -> dict:
             if key not in schema:
                 raise ConfigurationError(f"{table}.{key} is not a valid key; valid: {sorted(schema)}")
             types, low, high = schema[key]
-            _check_type(f"{table}.{key}", value, types)
+            check_type(f"{table}.{key}", value, types)
             if low is not None or high is not None:
                 check_range(f"{table}.{key}", value, low, high, low_inclusive=not (table == "train" and key in ("courant", "beta")),
                             high_inclusive=key != "courant")
@@ -140,7 +126,7 @@ def resolve(config: dict) -> dict:
         raise ConfigurationError(f"network.sizes = {sizes!r} must be at least two integers >= 1")
     for key, value in resolved["port"].items():
         if key in _PORT_TYPES:
-            _check_type(f"port.{key}", value, _PORT_TYPES[key])
+            check_type(f"port.{key}", value, _PORT_TYPES[key])
     try:
         port_from_config(resolved["port"])
     except ConfigurationError as error:
