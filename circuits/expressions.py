@@ -44,8 +44,9 @@ def slope(name: str, z: str) -> str:
 
 
 def linear(coefficients, terms, constant=None) -> str:
-    """``c_0*t_0 + c_1*t_1 + ... + constant`` with full-precision constants; terms are expressions."""
-    parts = [f"{num(c)}*{t}" for c, t in zip(coefficients, terms)]
+    """``c_0*t_0 + c_1*t_1 + ... + constant``; terms are expressions, coefficients numbers (written at
+    full precision) or expressions (e.g. a weight capacitor's voltage ``v(w1_0_0)``)."""
+    parts = [f"{c if isinstance(c, str) else num(c)}*{t}" for c, t in zip(coefficients, terms)]
     if constant is not None:
         parts.append(constant if isinstance(constant, str) else num(constant))
     return "+".join(parts) if parts else "0"

@@ -376,7 +376,7 @@ def tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, z0: 
             arriving = [f"v(x{j}_s{n})" if k == 1 else f"v(a{k - 1}_{j}_s{n})" for j in range(layer.n_in)]
             for i in range(layer.n_out):
                 tag = f"{k}_{i}_s{n}"
-                z = "+".join(f"{_weight(k, i, j)}*{arriving[j]}" for j in range(layer.n_in)) + f"+v(b{k}_{i})"
+                z = ex.linear([_weight(k, i, j) for j in range(layer.n_in)], arriving, f"v(b{k}_{i})")
                 elements += [
                     BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
                     BSource(f"B_f{tag}", f"f{tag}", "0", "V", f"2*{ex.activation(f, f'v(z{tag})')}"),
@@ -393,7 +393,8 @@ def tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, z0: 
             # junction k's backward source on link k - 1 (junction 1 has no link 0: the input is applied directly)
             if k > 1:
                 for j in range(layer.n_in):
-                    back = "+".join(f"{_weight(k, i, j)}*v(d{k}_{i}_s{n})" for i in range(layer.n_out))
+                    back = ex.linear([_weight(k, i, j) for i in range(layer.n_out)],
+                                     [f"v(d{k}_{i}_s{n})" for i in range(layer.n_out)])
                     elements.append(BSource(f"B_g{k - 1}_{j}_s{n}", f"g{k - 1}_{j}_s{n}", "0", "V", f"2*({back})"))
     # the loss port at the far end of link L
     outputs = [[f"v(a{depth}_{i}_s{n})" for i in range(net.sizes[-1])] for n in range(batch)]
@@ -460,7 +461,7 @@ def rc_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, resista
             previous = [f"v(x{j}_s{n})" if k == 1 else f"v(p{k - 1}_{j}_s{n})" for j in range(layer.n_in)]
             for i in range(layer.n_out):
                 tag = f"{k}_{i}_s{n}"
-                z = "+".join(f"{_weight(k, i, j)}*{previous[j]}" for j in range(layer.n_in)) + f"+v(b{k}_{i})"
+                z = ex.linear([_weight(k, i, j) for j in range(layer.n_in)], previous, f"v(b{k}_{i})")
                 elements += [
                     BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
                     BSource(f"B_u{tag}", f"u{tag}", "0", "V", ex.activation(f, f"v(z{tag})")),
@@ -478,7 +479,8 @@ def rc_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, resista
                     source = f"{num(beta)}*{ex.loss_gradient(loss.name, outputs, target[n], i)}"
                 else:
                     following = layers[k]
-                    source = "+".join(f"{_weight(k + 1, o, i)}*v(d{k + 1}_{o}_s{n})" for o in range(following.n_out))
+                    source = ex.linear([_weight(k + 1, o, i) for o in range(following.n_out)],
+                                        [f"v(d{k + 1}_{o}_s{n})" for o in range(following.n_out)])
                 elements.append(BSource(f"B_q{tag}", f"q{tag}", "0", "V", source))
     joined = [[["+".join(terms) for terms in row] for row in layer] for layer in efforts]
     params, param_names = _parameters(net, joined, beta, batch, port_resistance, port_capacitance, leak_resistance)
