@@ -17,3 +17,6 @@ def test_readme_python_blocks_run(ngspice, tmp_path, monkeypatch):
     assert namespace["substrate"].gradient_error(namespace["state"].gradients, namespace["reference"]) <= 1e-12
     assert namespace["history"].test_accuracy[-1] == 1.0
     assert abs(namespace["sol"].energy_error) < 1e-5
+    rc, x, y = (namespace[k] for k in ("rc", "x", "y"))
+    late = rc.integrate(x, y, t_end=12 * rc.net.depth).gradients  # the README quotes ~6e-11 (Erlang tail, L = 3)
+    assert namespace["substrate"].gradient_error(late, namespace["reference"]) < 1e-10
