@@ -166,8 +166,9 @@ class Pipelined:
                 a_prev, stub_slope = inputs[k - 1], slope
             else:
                 slot = n % self.stub_slots(k)
+                # read from the previous state (never written: the step builds new buffers)
+                a_prev, stub_slope = state[f"stub_input_{k}"][slot], state[f"stub_slope_{k}"][slot]
                 stub_input, stub_slopes = state[f"stub_input_{k}"].copy(), state[f"stub_slope_{k}"].copy()
-                a_prev, stub_slope = stub_input[slot].copy(), stub_slopes[slot].copy()
                 stub_input[slot], stub_slopes[slot] = inputs[k - 1], slope
                 new[f"stub_input_{k}"], new[f"stub_slope_{k}"] = stub_input, stub_slopes
             s_k = backward[k]
