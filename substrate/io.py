@@ -64,8 +64,11 @@ def atomic_path(path: str | os.PathLike):
     path = Path(path).absolute()
     if path.is_dir():
         raise PathError(errno.EISDIR, "is a folder, but a file is to be written there", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    except OSError as error:
+        raise PathError(error.errno, f"cannot write there: {error.strerror}", str(path)) from None
     os.close(handle)
     try:
         yield Path(temporary)

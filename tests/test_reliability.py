@@ -138,6 +138,14 @@ def test_integer_labels_without_a_loss_get_a_clear_error_and_no_test_set_reports
     assert all(loss is not None for loss in history.train_loss)
 
 
+def test_a_run_without_test_set_reports_none(tmp_path, capsys):
+    config = _write_config(tmp_path / "xor.toml", '[data]\nname = "xor"\ntest_fraction = 0.0\n[train]\nepochs = 1\n')
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0  # before: a traceback
+    assert "no test set" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]
+    assert summary["n_test"] == 0 and summary["test_loss"] is None and summary["test_accuracy"] is None
+
+
 def test_erlang_closed_form_needs_zero_biases_beyond_layer_one():
     # the other half of test_dyadic's closed-form test: with a bias in layer 2 it fails (docs state the condition)
     rng = np.random.default_rng(7)

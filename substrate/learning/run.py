@@ -297,15 +297,16 @@ def plot_curves(history, path, title: str = ""):
 
 
 def plot_snapshot(net, dataset, config, path):
-    """A recorded worldsheet relaxation of the trained network on (up to) 64 test samples."""
+    """A recorded worldsheet relaxation of the trained network on (up to) 64 test samples (training samples without a test set)."""
     from ..discrete import Worldsheet
     from ..plotting import plot_worldsheet
 
-    x, y = dataset.x_test[:64], dataset.y_test[:64]
+    which = "test" if len(dataset.x_test) else "training"
+    x, y = (dataset.x_test[:64], dataset.y_test[:64]) if which == "test" else (dataset.x_train[:64], dataset.y_train[:64])
     sheet = Worldsheet(net, dataset.loss, courant=1.0, beta=config["train"].get("beta", 1.0))
     state = sheet.relax(x, y, 2 * net.depth + 2, init="random", rng=0, record=True)
     return plot_worldsheet(state.history, path, title=f"worldsheet of the trained network {net.sizes} "
-                           f"on {len(x)} test samples (from random waves, courant 1)")
+                           f"on {len(x)} {which} samples (from random waves, courant 1)")
 
 
 def plot_port_power(history, net, path):
