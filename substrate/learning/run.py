@@ -249,7 +249,7 @@ def check_run_dir(path) -> None:
     """
     path = Path(path)
     folder = path if path.is_dir() else path.parent
-    if (path.is_file() and path.name != "params.npz") or (record := _read_record(folder)) is None:
+    if not (path.is_dir() or path.name == "params.npz") or (record := _read_record(folder)) is None:
         return
     network = folder / "params.npz"
     if not network.exists():
