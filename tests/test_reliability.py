@@ -59,6 +59,9 @@ def test_separated_schedule_below_courant_one_relaxes_long_enough_by_default():
     # network add less than a factor 100 (measured 1e-11 to 2e-10 at courant 0.3 to 0.8), so 1e-7 leaves margin
     assert max(history.gradient_error[1:]) < 1e-7
     assert relaxation_steps(2, 1.0) == 4 and relaxation_steps(2, 0.5) > 4 * 2 * 2
+    config["train"]["wave_steps"] = 4  # asked for explicitly: kept, with a warning
+    with pytest.warns(SubstrateWarning, match="train.wave_steps = 4 at train.courant = 0.5: fewer than the 21 wave steps"):
+        build(config)
 
 
 def test_cli_report_shows_the_gradient_error(tmp_path, capsys):

@@ -24,8 +24,8 @@ import warnings
 from pathlib import Path
 
 from ..datasets import DATASETS, load
-from ..discrete.worldsheet import check_courant
-from ..errors import ConfigurationError, ShapeError, SubstrateWarning, check_range, check_type
+from ..discrete.worldsheet import check_courant, relaxation_steps
+from ..errors import ConfigurationError, ShapeError, SubstrateWarning, check_range, check_type, warn
 from ..io import read_text
 from ..resources import FLOAT, check_memory
 from ..network import ACTIVATIONS, MLP
@@ -232,6 +232,12 @@ def build(config: dict):
             check_courant("train.courant", courant, len(sizes) - 1)
     except ConfigurationError as error:
         raise ConfigurationError(f"{error} (network.sizes = {sizes})") from None
+    steps, depth = options.get("wave_steps"), len(sizes) - 1
+    if options["substrate"] == "worldsheet" and schedule == "separated" and steps is not None and \
+            steps < (needed := relaxation_steps(depth, courant, 1e-3)):
+        warn(f"train.wave_steps = {steps} at train.courant = {courant}: fewer than the {needed} wave steps that "
+             f"decay an initial wave error by 1e-3 at depth L = {depth}; the gradients are approximate (the run "
+             "reports gradient_error)")
     if options.get("batch_size", 1) > len(dataset.x_train):
         raise ConfigurationError(
             f"train.batch_size = {options['batch_size']} is outside the valid range [1, {len(dataset.x_train)}] "
