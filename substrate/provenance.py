@@ -12,18 +12,24 @@ from pathlib import Path
 __all__ = ["provenance", "new_run_id", "git_commit"]
 
 
-def git_commit(folder: str | Path | None = None) -> str | None:
-    """The git commit of the package source (``HEAD``, with ``+dirty`` when modified), or None outside git."""
-    folder = Path(folder) if folder is not None else Path(__file__).resolve().parent
+def git_commit(root: str | Path | None = None) -> str | None:
+    """The git commit of the source tree at ``root`` (default: the package's checkout), or None.
+
+    ``HEAD``, with ``+dirty`` when tracked files are modified. None unless ``root`` is the top of a
+    git checkout (an installed copy inside some other repository does not report that repository's
+    commit) or git is missing.
+    """
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
-        if head.returncode != 0:
+        head = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=5)
+        if head.returncode != 0 or Path(head.stdout.split()[0]).resolve() != root.resolve():
             return None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                 capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return head.stdout.strip() + ("+dirty" if status.returncode == 0 and status.stdout.strip() else "")
+    return head.stdout.split()[1] + ("+dirty" if status.returncode == 0 and status.stdout.strip() else "")
 
 
 def new_run_id() -> str:
