@@ -333,7 +333,6 @@ def test_sigterm_writes_the_checkpoint_and_wall_time_spans_the_segments(tmp_path
     deadline = time.time() + 60
     while not (first / "checkpoint.npz").exists() and time.time() < deadline and process.poll() is None:
         time.sleep(0.02)
-    time.sleep(0.3)  # some wall time in the first segment
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 143, err  # before: -15, killed without a checkpoint of the last step
@@ -350,7 +349,7 @@ def test_sigterm_writes_the_checkpoint_and_wall_time_spans_the_segments(tmp_path
     assert statuses[0].startswith("interrupted by SIGTERM") and statuses[1] == "finished"
     # the summary's seconds count both segments (before: only the resumed one, less than the trainer's clock)
     wall = json.loads((first / "metrics.json").read_text())["history"]["wall_time"]
-    assert summary["seconds"] >= wall[-1] > meta["wall_time"] > 0.3
+    assert summary["seconds"] >= wall[-1] > meta["wall_time"] > 0
     whole = tmp_path / "whole"
     run(load_config(config), whole, progress=False)
     a, b = substrate.load_network(first / "params.npz"), substrate.load_network(whole / "params.npz")
