@@ -158,10 +158,13 @@ class Dask(ExecutorKind):
             if self.scheduler is None:
                 cluster = stack.enter_context(LocalCluster(n_workers=workers or cores(), threads_per_worker=1,
                                                            processes=True, dashboard_address=None,
-                                                           silence_logs=logging.ERROR))
+                                                           silence_logs=logging.CRITICAL))  # shutdown races log benign errors
                 client = stack.enter_context(Client(cluster))
             else:
                 client = stack.enter_context(Client(self.scheduler))
+                # dask raises when its required packages differ between client, scheduler and workers,
+                # and warns for the others (numpy, ...); substrate's version is compared too
+                client.get_versions(check=True, packages=["substrate"])
             client.run(pin_blas_threads)  # nanny workers start with one BLAS thread; pin in any case
             yield client.get_executor()
 
