@@ -2,9 +2,9 @@
 
 import copy
 import csv
-import io
 import json
 import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +14,10 @@ import substrate
 from substrate.cli import main as cli
 from substrate.errors import ConfigurationError
 from substrate.learning.config import build
-from substrate.sweeps import Runner, load_sweep, read_results
+from substrate.sweeps import Dask, Runner, load_sweep, read_results
 from substrate.sweeps.figures import wilson_interval, yield_table
+
+from conftest import load_example
 
 # a small moons network: 2 grid points x 8 Monte Carlo samples (acceptance 1)
 MOONS = {
@@ -38,15 +40,23 @@ def _without_wall_time(path: Path) -> str:
 
 
 def test_results_are_byte_identical_on_every_executor_and_worker_count(tmp_path):
-    runs = [("serial", None), ("local", 1), ("local", 2), ("dask", 1), ("dask", 2)]  # dask: a real LocalCluster
-    texts = {}
-    for executor, workers in runs:
-        out = tmp_path / f"{executor}-{workers}"
-        summary = substrate.sweep(MOONS, out, executor=executor, workers=workers, progress=False)
-        assert summary["status"] == {"ok": 16} and summary["ran"] == list(range(16))
-        texts[(executor, workers)] = _without_wall_time(out / "results.csv")
-        assert {"results.csv", "sweep.json", "accuracy.png", "yield.png"} <= {p.name for p in out.iterdir()}
-        assert json.loads((out / "sweep.json").read_text())["runs"][-1]["executor"] == executor
+    from dask.distributed import LocalCluster
+
+    # dask twice: a LocalCluster of 1 worker started here and reached by its scheduler address
+    # (Client(address).get_executor()), and the executor's own LocalCluster of 2 workers
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        runs = [("serial", None), ("local", 1), ("local", 2), (Dask(cluster.scheduler_address), None), ("dask", 2)]
+        texts = {}
+        for executor, workers in runs:
+            name = executor if isinstance(executor, str) else "dask-address"
+            out = tmp_path / f"{name}-{workers}"
+            summary = substrate.sweep(MOONS, out, executor=executor, workers=workers, progress=False)
+            assert summary["status"] == {"ok": 16} and summary["ran"] == list(range(16))
+            texts[(name, workers)] = _without_wall_time(out / "results.csv")
+            assert {"results.csv", "sweep.json", "accuracy.png", "yield.png"} <= {p.name for p in out.iterdir()}
+            assert json.loads((out / "sweep.json").read_text())["runs"][-1]["executor"] == (
+                executor if isinstance(executor, str) else "dask")
+    assert set(texts) == {("serial", None), ("local", 1), ("local", 2), ("dask-address", None), ("dask", 2)}
     reference = texts[("serial", None)]
     for key, text in texts.items():
         assert text == reference, f"{key} differs from serial"
@@ -210,3 +220,18 @@ def test_toml_sweep_file_and_cli_report(tmp_path, capsys):
         substrate.sweep(path, tmp_path / "p", executor="local", workers=0)
     with pytest.raises(ConfigurationError, match="scheduler address is for the dask executor"):
         substrate.sweep(path, tmp_path / "p", executor="local", scheduler="tcp://127.0.0.1:1")
+
+
+def test_example_sweep_tolerance(tmp_path):
+    """examples/sweep_tolerance.py with 4 instead of 200 trainers per tolerance."""
+    result = load_example("sweep_tolerance").main(out=str(tmp_path), samples=4, executor="serial", progress=False)
+    assert result["tasks"] == 20 and result["status"] == {"ok": 20}
+    assert [entry["port.resistance_tolerance"] for entry in result["yield"]] == [0.0, 0.2, 0.4, 0.6, 0.8]
+    assert all(entry["trials"] == 4 and 0 <= entry["reached"] <= 4 for entry in result["yield"])
+    # the same rows as the file's own seeds give: the first trainer of the ideal point, re-trained alone
+    _, rows = read_results(tmp_path / "results.csv")
+    table = tomllib.loads(load_example("sweep_tolerance").SWEEP.read_text())
+    table["sweep"]["samples"] = 4
+    spec = load_sweep(table)
+    net, data, port, options = build(spec.tasks[0].config)
+    assert repr(substrate.train(net, data, port=port, **options).final["test_loss"]) == rows[0]["test_loss"]

@@ -15,7 +15,7 @@ def test_many_netlists_give_a_summary_row_each_with_timeout_and_error(tmp_path, 
         assert cli(["export", str(run), "--format", "spice", "--input", "0.3,-0.7"]) == 0
     # a plain netlist whose transient needs ~1e9 steps: killed at the timeout, with its ngspice
     (tmp_path / "netlists" / "slow.cir").write_text(
-        "slow\nV1 1 0 SIN(0 1 1e6)\nR1 1 2 1k\nC1 2 0 1n\n.tran 1e-12 1e-3\n.end\n")
+        "slow\nV1 1 0 SIN(0e0 1e0 1e6 0e0 0e0)\nR1 1 2 1e3\nC1 2 0 1e-9\n.tran 1e-12 1e-3\n.end\n")
     (tmp_path / "netlists" / "broken.cir").write_text("broken\nR1 1 0\n.op\n.end\n")  # a resistor without value
     rows = verify_many([tmp_path / "netlists"], executor="local", workers=2, timeout=8.0)
     by_name = {row["netlist"].rsplit("/", 1)[-1]: row for row in rows}

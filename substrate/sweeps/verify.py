@@ -1,7 +1,7 @@
 """``substrate verify`` on many netlists: each in its own process, through the sweep executors.
 
 Each netlist is verified by :func:`circuits.export.verify` in a child Python process of the worker
-(``python -m substrate.sweeps.verify NETLIST``) started in its own process group, so a per-netlist
+(``python -c`` running :func:`_main` on the netlist) started in its own process group, so a per-netlist
 timeout kills it together with its ngspice. A netlist that fails, errs or times out is a row of the
 summary table, not the end of the run.
 """
@@ -21,6 +21,8 @@ from ..errors import ConfigurationError, check_positive
 from .executors import executor_kind
 
 __all__ = ["netlists", "verify_many", "summary_table", "run_many"]
+
+_CHILD = "import sys; from substrate.sweeps.verify import _main; sys.exit(_main(sys.argv[1:]))"
 
 
 def netlists(paths) -> list[Path]:
@@ -46,7 +48,7 @@ def verify_one(path: str, tolerance: float | None, timeout: float) -> dict:
     env = dict(os.environ)
     root = str(Path(substrate.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    command = [sys.executable, "-m", "substrate.sweeps.verify", str(path)] + ([] if tolerance is None else [repr(tolerance)])
+    command = [sys.executable, "-c", _CHILD, str(path)] + ([] if tolerance is None else [repr(tolerance)])
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                                start_new_session=True)
@@ -158,7 +160,3 @@ def _main(argv: list[str]) -> int:
                       "format": report["format"], "difference": report["error"], "tolerance": report["tolerance"],
                       "warnings": len(report["warnings"]), "message": "; ".join(report["warnings"])[:200]}))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
