@@ -157,6 +157,8 @@ def test_chunks_hold_consecutive_tasks_of_one_grid_point_and_do_not_change_resul
     substrate.sweep(table, tmp_path / "a", executor="serial", runner=recorder, progress=False)
     assert [[index for _, index in chunk] for chunk in recorder.chunks] == [[0, 1, 2], [3, 4], [5, 6, 7], [8, 9]]
     assert all(len({point for point, _ in chunk}) == 1 for chunk in recorder.chunks)
+    _, rows = read_results(tmp_path / "a" / "results.csv")  # each batched answer lands on its own task's row
+    assert all(float(row["train_loss"]) == int(row["seed"]) % 1000 for row in rows.values()) and len(rows) == 10
     # real training: chunk 3 and chunk 1 give the same table
     substrate.sweep(table, tmp_path / "b", executor="serial", progress=False)
     table["sweep"]["chunk"] = 1

@@ -98,6 +98,8 @@ def run_chunk(runner: Runner, tasks, time_limit: float) -> list[dict]:
     with threadpool_limits(limits=1):
         try:
             rows = runner.run(tasks, time_limit)
+            if len(rows) != len(tasks):
+                raise RuntimeError(f"the runner returned {len(rows)} rows for a chunk of {len(tasks)} tasks")
         except Exception as error:  # a runner that fails as a whole fails each of its tasks
             rows = [{"status": "failed", "error": f"{type(error).__name__}: {error}"} for _ in tasks]
     seconds = (time.perf_counter() - started) / max(len(tasks), 1)
