@@ -237,3 +237,22 @@ def test_example_sweep_tolerance(tmp_path):
     spec = load_sweep(table)
     net, data, port, options = build(spec.tasks[0].config)
     assert repr(substrate.train(net, data, port=port, **options).final["test_loss"]) == rows[0]["test_loss"]
+
+
+class _BlasProbe(Runner):
+    """Reports, as ``steps``, the most threads any BLAS/OpenMP pool has inside the worker running the chunk."""
+
+    def run(self, tasks, time_limit):
+        from threadpoolctl import threadpool_info
+
+        threads = max(pool["num_threads"] for pool in threadpool_info())
+        return [{"status": "ok", "error": "", "steps": threads} for _ in tasks]
+
+
+@pytest.mark.parametrize("executor", ["serial", "local", "dask"])
+def test_tasks_run_with_one_blas_thread_on_every_executor(tmp_path, executor):
+    summary = substrate.sweep(MOONS, tmp_path, executor=executor, workers=1 if executor == "serial" else 2,
+                              runner=_BlasProbe(), progress=False)
+    assert summary["status"] == {"ok": 16}
+    _, rows = read_results(tmp_path / "results.csv")
+    assert {row["steps"] for row in rows.values()} == {"1"}
