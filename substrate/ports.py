@@ -95,6 +95,9 @@ class Port:
     kind = "port"
     #: names of per-parameter state arrays the port keeps (besides the device values)
     state_names: tuple[str, ...] = ()
+    #: relative resistor tolerance and the seed of its draws (set by the kinds that have resistors)
+    resistance_tolerance = 0.0
+    seed = 0
 
     def __init__(self, *, dtau: float = 1.0, bounds: Sequence[float] | None = None, levels: int | None = None,
                  leak: float = 0.0):
@@ -153,7 +156,7 @@ class Port:
         state = {"latent": [self._limit(np.array(p, dtype=float)) for p in params]}
         for name in self.state_names:
             state[name] = [np.zeros_like(p, dtype=float) for p in params]
-        if getattr(self, "resistance_tolerance", 0.0):
+        if self.resistance_tolerance:
             state["resistance"] = self.draw_resistances(params)
         return state
 
@@ -226,7 +229,7 @@ class Port:
         """The port as a config table (see :func:`from_config`)."""
         config = {"kind": self.kind, "dtau": self.dtau, "leak": self.leak}
         config.update(self._own_config())
-        if getattr(self, "resistance_tolerance", 0.0):
+        if self.resistance_tolerance:
             config.update(resistance_tolerance=self.resistance_tolerance, seed=self.seed)
         if self.bounds is not None:
             config["bounds"] = list(self.bounds)
