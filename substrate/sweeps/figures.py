@@ -69,7 +69,7 @@ def yield_table(spec, rows: dict[int, dict]) -> list[dict]:
     table = []
     for p, point in enumerate(spec.points):
         mine = [k for k, i in enumerate(ids) if int(rows[i]["point"]) == p]
-        good = sum(rows[ids[k]]["status"] == "ok" and accuracy[k] >= spec.threshold for k in mine)
+        good = int(sum(rows[ids[k]]["status"] == "ok" and accuracy[k] >= spec.threshold for k in mine))
         low, high = wilson_interval(good, len(mine))
         table.append({**point, "trials": len(mine), "reached": int(good),
                       "yield": good / len(mine) if mine else math.nan, "low": low, "high": high})
