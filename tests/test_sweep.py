@@ -256,3 +256,26 @@ def test_tasks_run_with_one_blas_thread_on_every_executor(tmp_path, executor):
     assert summary["status"] == {"ok": 16}
     _, rows = read_results(tmp_path / "results.csv")
     assert {row["steps"] for row in rows.values()} == {"1"}
+
+
+class _DiesOnTask(Runner):
+    """Kills its worker process when handed task ``victim`` (as a crash in compiled code would)."""
+
+    def __init__(self, victim):
+        self.victim = victim
+
+    def run(self, tasks, time_limit):
+        import os
+
+        if any(task.index == self.victim for task in tasks):
+            os._exit(3)
+        return [{"status": "ok", "error": "", "steps": task.index} for task in tasks]
+
+
+def test_a_dying_worker_leaves_its_tasks_missing_for_resume(tmp_path):
+    summary = substrate.sweep(MOONS, tmp_path, executor="local", workers=2, runner=_DiesOnTask(9), progress=False)
+    assert 9 in summary["lost"] and sorted(summary["lost"] + summary["ran"]) == list(range(16))
+    _, rows = read_results(tmp_path / "results.csv")
+    assert set(rows) == set(summary["ran"]) and all(row["status"] == "ok" for row in rows.values())
+    resumed = substrate.sweep(MOONS, tmp_path, executor="serial", resume=True, runner=_DiesOnTask(-1), progress=False)
+    assert resumed["ran"] == summary["lost"] and resumed["lost"] == [] and resumed["status"] == {"ok": 16}

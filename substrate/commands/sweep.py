@@ -46,4 +46,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"results in {summary['out']}/:")
     for name in summary["files"]:
         print(f"  {name.rsplit('/', 1)[-1]}")
+    if summary["lost"]:
+        print(f"substrate sweep: {len(summary['lost'])} tasks have no row because a worker process died and broke "
+              f"the pool; run them with: substrate sweep {args.sweep_file} --out {args.out} --resume", file=sys.stderr)
+        return 1
     return 0

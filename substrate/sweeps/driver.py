@@ -159,7 +159,8 @@ def sweep(source, out, *, executor="local", workers: int | None = None, schedule
     Returns
     -------
     dict
-        ``out``, ``tasks``, ``ran`` (task ids run now), ``status`` (counts over all rows),
+        ``out``, ``tasks``, ``ran`` (task ids run now), ``lost`` (task ids left without a row because
+        the worker pool broke; ``resume=True`` runs them), ``status`` (counts over all rows),
         ``seconds`` and ``tasks_per_second`` of this invocation, ``files``.
 
     Raises
@@ -205,6 +206,7 @@ def sweep(source, out, *, executor="local", workers: int | None = None, schedule
     write_text(out / "results.csv", _render(columns, rows))
     bar = _Progress(len(spec.tasks), len(spec.tasks) - len(todo), progress)
     ran: list[int] = []
+    lost: list[int] = []
     failed = sum(row["status"] != "ok" for row in rows.values())
     started = time.perf_counter()
     last_write = started
@@ -216,7 +218,12 @@ def sweep(source, out, *, executor="local", workers: int | None = None, schedule
                 for future in concurrent.futures.as_completed(futures):
                     try:
                         results = future.result()
-                    except Exception as error:  # the worker itself died (killed, out of memory, ...)
+                    except concurrent.futures.BrokenExecutor:
+                        # a worker process died and took the pool with it: no result for these tasks,
+                        # which stay missing (--resume runs them), whichever task was to blame
+                        lost += [task.index for task in futures[future]]
+                        continue
+                    except Exception as error:  # the executor gave up on this chunk (dask: KilledWorker, ...)
                         results = [{"task": task.index, "status": "failed", "error": f"{type(error).__name__}: {error}"}
                                    for task in futures[future]]
                     for result in results:
@@ -241,7 +248,8 @@ def sweep(source, out, *, executor="local", workers: int | None = None, schedule
     status = {}
     for row in rows.values():
         status[row["status"]] = status.get(row["status"], 0) + 1
-    return {"out": str(out), "tasks": len(spec.tasks), "ran": sorted(ran), "status": status, "seconds": seconds,
+    return {"out": str(out), "tasks": len(spec.tasks), "ran": sorted(ran), "lost": sorted(lost), "status": status,
+            "seconds": seconds,
             "tasks_per_second": len(ran) / seconds if ran and seconds > 0 else None,
             "executor": kind.describe(workers), "files": [str(path) for path in files]}
 
