@@ -147,7 +147,7 @@ def _per_instance(name: str, value, instances: int, n_params: int | None = None,
                                  f"got shape {array.shape}")
     low_ok = array > 0 if positive else array >= 0
     if not np.all(np.isfinite(array) & low_ok):
-        bad = array.ravel()[~(np.isfinite(array.ravel()) & low_ok.ravel())][0]
+        bad = float(array.ravel()[~(np.isfinite(array.ravel()) & low_ok.ravel())][0])
         raise ConfigurationError(f"{name} = {bad!r} is outside the valid range {'(0' if positive else '[0'}, inf)")
     array = np.broadcast_to(array, (instances,))
     shape = (instances,) if n_params is None else (n_params, instances)
