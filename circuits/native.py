@@ -1,16 +1,24 @@
-"""The project's own simulation of the transmission-line trainer (:func:`circuits.realize.tline_trainer`).
+"""The project's own engine for the exported trainer circuits (:mod:`circuits.realize`).
 
-The exported circuit is a network of ideal delay lines between memoryless matched junctions, plus
-parameter capacitors. So its exact dynamics are a delay-differential system: with ``h = td / M``,
-every wave arriving at time ``t`` is the wave emitted at the other end at ``t - td`` (a ring buffer of
-``M`` steps per line), the junctions are algebraic in the arriving waves and the parameter voltages,
-and the parameter voltages obey ``C dtheta/dt = -e/R - theta/R_leak``. The parameters are integrated
-with Heun's method (explicit trapezoid), whose delayed arguments fall exactly on the grid, so the
-scheme is second order in ``h`` away from the wave fronts of the first round trip.
+- :func:`simulate_tline_trainer` / :func:`simulate_tline_batch`: the transmission-line trainer
+  (:func:`~circuits.realize.tline_trainer`): lossless lines as exact delays (ring buffers), matched
+  junctions algebraic, parameter capacitors (resistive or inertial ports) integrated by RK4 that is
+  exact across the wave fronts (:mod:`circuits.tline_engine`): fourth order in ``h = td / steps_per_td``,
+  and one step per line delay (the default) is already more accurate than the exported netlist run by
+  ngspice at its own tolerances.
+- :func:`simulate_rc_trainer` / :func:`simulate_rc_batch`: the lumped dyadic RC trainer
+  (:func:`~circuits.realize.rc_trainer`), RK4 on its node and parameter voltages (:mod:`circuits.rc_engine`).
+
+The ``*_batch`` functions run independent circuit instances (different initial parameters, learning
+rates, leaks, loss-port gains) in one compiled call; the instance axis is innermost in the kernels, so
+the compiler vectorises across instances. The kernels are numba functions compiled on first use and
+cached on disk (``cache=True``): the first call on a machine pays the compilation (seconds), later
+processes load it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +27,12 @@ from substrate.errors import ConfigurationError, NumericalError, check_positive,
 from substrate.network import get_loss
 from substrate.network.network import Network
 
-__all__ = ["TLineTrajectory", "simulate_tline_trainer"]
+from .junctions import LOSS_CODES, Layout
+from .rc_engine import run_rc
+from .tline_engine import run_tline
+
+__all__ = ["TLineTrajectory", "TLineBatch", "RCTrajectory", "RCBatch", "simulate_tline_trainer",
+           "simulate_tline_batch", "simulate_rc_trainer", "simulate_rc_batch"]
 
 
 @dataclass
@@ -36,7 +49,7 @@ class TLineTrajectory:
         Batch-mean cost of the waves arriving at the loss port.
     a, s : list of ndarray
         Arriving forward waves at the far end of link k and backward waves at junction k,
-        each ``(T, batch, n_k)`` for ``k = 1..L``.
+        each ``(T, batch, n_k)`` for ``k = 1..L`` (right limits at the recorded times).
     """
 
     t: np.ndarray
@@ -46,120 +59,344 @@ class TLineTrajectory:
     s: list
 
 
-def simulate_tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, td: float = 1e-9,
-                           t_stop: float | None = None, steps_per_td: int = 20, learning_rate: float = 0.0,
-                           leak_rate: float = 0.0, record_every: int = 1, inertia_rate: float = 0.0,
-                           friction_rate: float = 0.0) -> TLineTrajectory:
-    """Simulate the circuit of :func:`~circuits.realize.tline_trainer` on a fixed grid ``h = td / steps_per_td``.
+@dataclass
+class TLineBatch:
+    """Recorded trajectories of independent T-line trainer instances (instance axis second).
+
+    Attributes
+    ----------
+    t : ndarray, shape (T,)
+        Times in s.
+    params : list of ndarray
+        Aligned with ``net.params``, each ``(T, instances) + shape``.
+    loss : ndarray, shape (T, instances)
+        Batch-mean cost at the loss port.
+    a, s : list of ndarray or None
+        Arriving waves per link, each ``(T, instances, batch, n_k)`` (None when not recorded).
+    """
+
+    t: np.ndarray
+    params: list
+    loss: np.ndarray
+    a: list | None
+    s: list | None
+
+    def instance(self, p: int) -> TLineTrajectory:
+        """The trajectory of instance ``p`` alone."""
+        waves = self.a is not None
+        return TLineTrajectory(self.t, [q[:, p] for q in self.params], self.loss[:, p],
+                               [w[:, p] for w in self.a] if waves else [], [w[:, p] for w in self.s] if waves else [])
+
+
+@dataclass
+class RCTrajectory:
+    """Recorded trajectory of the native RC trainer.
+
+    Attributes
+    ----------
+    t : ndarray, shape (T,)
+        Times in s.
+    params : list of ndarray
+        Aligned with ``net.params``, each ``(T,) + shape``.
+    loss : ndarray, shape (T,)
+        Batch-mean cost at the output nodes ``a+_L``.
+    a, s : list of ndarray
+        Node voltages ``a+_k`` and ``a-_k``, each ``(T, batch, n_k)`` for ``k = 1..L``.
+    """
+
+    t: np.ndarray
+    params: list
+    loss: np.ndarray
+    a: list
+    s: list
+
+
+@dataclass
+class RCBatch:
+    """Recorded trajectories of independent RC trainer instances (instance axis second, as :class:`TLineBatch`)."""
+
+    t: np.ndarray
+    params: list
+    loss: np.ndarray
+    a: list
+    s: list
+
+    def instance(self, p: int) -> RCTrajectory:
+        """The trajectory of instance ``p`` alone."""
+        return RCTrajectory(self.t, [q[:, p] for q in self.params], self.loss[:, p], [w[:, p] for w in self.a],
+                            [w[:, p] for w in self.s])
+
+
+# --- shared input handling -------------------------------------------------------------------------
+def _instances(nets) -> list:
+    if isinstance(nets, Network):
+        return [nets]
+    nets = list(nets)
+    if not nets:
+        raise ConfigurationError("nets holds 0 instances; give at least 1 network")
+    for p, net in enumerate(nets):
+        if not isinstance(net, Network):
+            raise ConfigurationError(f"instance {p} must be a substrate Network, got {type(net).__name__}")
+    return nets
+
+
+def _per_instance(name: str, value, instances: int, n_params: int | None = None, positive: bool = False) -> np.ndarray:
+    """A rate as an array of shape ``(I,)`` (``n_params`` None) or ``(n_params, I)``, validated."""
+    shape = (instances,) if n_params is None else (n_params, instances)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # the common scalar: no array checks
+        if math.isfinite(value) and (value > 0 if positive else value >= 0):
+            return np.full(shape, float(value))
+    array = np.asarray(value, dtype=float)
+    if array.ndim > 1 or (array.ndim == 1 and len(array) != instances):
+        raise ConfigurationError(f"{name} must be a number or an array of shape ({instances},) (one per instance), "
+                                 f"got shape {array.shape}")
+    low_ok = array > 0 if positive else array >= 0
+    if not np.all(np.isfinite(array) & low_ok):
+        bad = float(array.ravel()[~(np.isfinite(array.ravel()) & low_ok.ravel())][0])
+        raise ConfigurationError(f"{name} = {bad!r} is outside the valid range {'(0' if positive else '[0'}, inf)")
+    return np.ascontiguousarray(np.broadcast_to(np.broadcast_to(array, (instances,)), shape))
+
+
+def _problem(nets, x, y, loss):
+    """Validated layout, packed parameters ``theta`` (P, I), inputs (B, n_0) and targets (B, n_L)."""
+    nets = _instances(nets)
+    layout = Layout(nets[0])
+    theta = layout.pack(nets)
+    if not np.all(np.isfinite(theta)):
+        raise ConfigurationError("the initial parameters must be finite")
+    loss = get_loss(loss)
+    x = nets[0].check_input(x)
+    if not np.all(np.isfinite(x)):
+        raise ConfigurationError("x must be finite")
+    target = loss.target(y, layout.sizes[-1])
+    if len(target) != len(x):
+        raise ConfigurationError(f"x has {len(x)} samples but y has {len(target)}")
+    return layout, theta, x, target.astype(float), loss
+
+
+def _ports(layout, instances, learning_rate, leak_rate, inertia_rate, friction_rate):
+    """State rows, port kind and rate arrays ``(P, I)`` of the parameter ports."""
+    P = layout.n_params
+    rate = _per_instance("learning_rate", learning_rate, instances, P)
+    leak = _per_instance("leak_rate", leak_rate, instances, P)
+    inertia = _per_instance("inertia_rate", inertia_rate, instances, P)
+    friction = _per_instance("friction_rate", friction_rate, instances, P)
+    inertial = bool(np.any(inertia > 0))
+    return rate, leak, inertia, friction, inertial
+
+
+def _grid(t_stop, h, record_every):
+    steps = int(round(t_stop / h))
+    if steps < 1:
+        raise ConfigurationError(f"t_stop = {t_stop!r} s is shorter than one grid step h = {h!r} s")
+    record_every = int(check_range("record_every", record_every, 1, None))
+    return steps, record_every, steps // record_every + 1
+
+
+def _blocks(instances: int, block: int | None, batch: int) -> list[slice]:
+    """Instance blocks run one after another (default: about 64 lanes per block, so a block stays in L1 cache)."""
+    size = max(1, 64 // batch) if block is None else int(check_range("block", block, 1, None))
+    return [slice(start, min(start + size, instances)) for start in range(0, instances, size)]
+
+
+def _lanes(array: np.ndarray, batch: int) -> np.ndarray:
+    """Per-instance ``(..., I)`` as lanes ``(..., batch I)``: lane ``c = n I + p`` holds instance ``p``'s value."""
+    return np.ascontiguousarray(np.tile(array, (1,) * (array.ndim - 1) + (batch,)))
+
+
+def _sample_lanes(samples: np.ndarray, instances: int) -> np.ndarray:
+    """Per-sample rows ``(batch, n)`` as lanes ``(n, batch I)``: lane ``c = n I + p`` holds sample ``n``."""
+    return np.ascontiguousarray(np.repeat(samples.T, instances, axis=1))
+
+
+def _initial_state(theta: np.ndarray, inertial: bool) -> np.ndarray:
+    """The integrated state ``(S, I)``: the parameters, then (inertial ports) their flows, starting at 0."""
+    return np.ascontiguousarray(np.concatenate([theta, np.zeros_like(theta)]) if inertial else theta)
+
+
+def _instance_second(arrays: list) -> list:
+    """``(T,) + shape + (I,)`` records as ``(T, I) + shape`` views."""
+    return [a.transpose((0, a.ndim - 1) + tuple(range(1, a.ndim - 1))) for a in arrays]
+
+
+def _failed(step, h):
+    if step >= 0:
+        raise NumericalError(f"parameters became non-finite at t = {step * h!r} s (step {step})")
+
+
+# --- the transmission-line trainer ------------------------------------------------------------------
+def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e-9, t_stop: float | None = None,
+                         steps_per_td: int = 1, learning_rate=0.0, leak_rate=0.0, record_every: int = 1,
+                         inertia_rate=0.0, friction_rate=0.0, record_waves: bool = True,
+                         block: int | None = None) -> TLineBatch:
+    """Simulate independent instances of the :func:`~circuits.realize.tline_trainer` circuit in one compiled call.
 
     Parameters
     ----------
-    net : Network
-        Initial parameters (not modified).
+    nets : Network or sequence of Network
+        Initial parameters of each instance (same architecture; not modified).
     x, y : ndarray
-        Batch (one wave network per sample) and targets.
+        Batch (one wave network per sample, shared by the instances) and targets.
     loss : {"mse", "cross_entropy"}
-    beta : float
+    beta : float or ndarray, shape (instances,)
         Loss-port gain (> 0).
     td : float
-        Line delay in s.
+        Line delay in s (> 0).
     t_stop : float, optional
-        End time in s (default ``(2L + 2) td``).
+        End time in s (default ``(2L + 2) td``); rounded to a whole number of grid steps.
     steps_per_td : int
-        Grid steps per line delay (>= 1).
-    learning_rate : float
-        ``1/(R C)`` of the resistive parameter ports in 1/s (0: frozen parameters).
-    leak_rate : float
-        ``1/(R_leak C)`` in 1/s.
+        RK4 steps per line delay (>= 1; the default 1 is the fast exact setting).
+    learning_rate, leak_rate : float or ndarray, shape (instances,)
+        ``1/(R C)`` of the resistive parameter ports and ``1/(R_leak C)``, in 1/s (>= 0; 0, 0: frozen).
     record_every : int
         Keep every ``record_every``-th grid point.
-    inertia_rate, friction_rate : float
+    inertia_rate, friction_rate : float or ndarray, shape (instances,)
         Inertial ports (``tline_trainer(..., inductance=M)``): ``1/(M C)`` in 1/s^2 and ``R/M`` in 1/s. When
-        ``inertia_rate > 0`` the flow ``v`` obeys ``dv/dt = -inertia_rate e - friction_rate v`` and
+        any ``inertia_rate > 0`` the flow ``v`` obeys ``dv/dt = -inertia_rate e - friction_rate v`` and
         ``dtheta/dt = v - leak_rate theta`` (``learning_rate`` is then unused).
+    record_waves : bool
+        Record the arriving waves (``a``, ``s``); off saves memory for large batches.
+    block : int, optional
+        Instances advanced together (>= 1; default about 64 sample lanes); blocks run one after another,
+        so a block's working set stays in cache. Results do not depend on it.
+
+    Returns
+    -------
+    TLineBatch
+    """
+    layout, theta, x, target, loss = _problem(nets, x, y, loss)
+    instances = theta.shape[1]
+    beta = _per_instance("beta", beta, instances, positive=True)
+    td = check_positive("td", td)
+    if isinstance(steps_per_td, bool) or not float(steps_per_td).is_integer():
+        raise ConfigurationError(f"steps_per_td = {steps_per_td!r} must be a whole number of steps per line delay")
+    M = int(check_range("steps_per_td", steps_per_td, 1, 100_000))
+    depth = len(layout.table)
+    t_stop = (2 * depth + 2) * td if t_stop is None else check_positive("t_stop", t_stop)
+    h = td / M
+    steps, record_every, records = _grid(t_stop, h, record_every)
+    rate, leak, inertia, friction, inertial = _ports(layout, instances, learning_rate, leak_rate, inertia_rate,
+                                                     friction_rate)
+    moving = bool(np.any(rate > 0) or np.any(leak > 0) or inertial)
+    batch, nodes, P = x.shape[0], layout.n_nodes, layout.n_params
+    record_params = np.empty((records, P, instances))
+    record_loss = np.empty((records, instances))
+    record_a = np.empty((records if record_waves else 0, nodes, batch, instances))
+    record_s = np.empty_like(record_a)
+    failed = -1
+    for part in _blocks(instances, block, batch):
+        n = part.stop - part.start
+        state = _initial_state(theta[:, part], inertial)
+        parts = (np.empty((records, P, n)), np.empty((records, n)), np.empty((len(record_a), nodes, batch * n)),
+                 np.empty((len(record_a), nodes, batch * n)))
+        code = run_tline(layout.table, layout.activations, LOSS_CODES[loss.name], _lanes(beta[part], batch),
+                         _sample_lanes(x, n), _sample_lanes(target, n), state, P, batch, inertial, moving,
+                         *(np.ascontiguousarray(a[:, part]) for a in (rate, leak, inertia, friction)), h, M, steps,
+                         record_every, *parts, record_waves)
+        failed = code if failed < 0 or 0 <= code < failed else failed
+        record_params[..., part], record_loss[:, part] = parts[0], parts[1]
+        record_a[..., part] = parts[2].reshape(-1, nodes, batch, n)
+        record_s[..., part] = parts[3].reshape(-1, nodes, batch, n)
+    _failed(failed, h)
+    t = np.arange(records) * record_every * h
+    params = _instance_second(layout.unpack(record_params))
+    a = layout.links(record_a) if record_waves else None
+    s = layout.links(record_s) if record_waves else None
+    return TLineBatch(t, params, record_loss, a, s)
+
+
+def simulate_tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, td: float = 1e-9,
+                           t_stop: float | None = None, steps_per_td: int = 1, learning_rate: float = 0.0,
+                           leak_rate: float = 0.0, record_every: int = 1, inertia_rate: float = 0.0,
+                           friction_rate: float = 0.0) -> TLineTrajectory:
+    """Simulate the circuit of :func:`~circuits.realize.tline_trainer` (one instance).
+
+    The arguments are those of :func:`simulate_tline_batch` for a single network and scalar rates:
+    ``td`` in s, ``learning_rate`` and ``leak_rate`` in 1/s, ``inertia_rate`` in 1/s^2, ``friction_rate``
+    in 1/s; ``steps_per_td`` RK4 steps per line delay (default 1, fourth order).
 
     Returns
     -------
     TLineTrajectory
     """
-    loss = get_loss(loss)
-    x = net.check_input(x)
-    target = loss.target(y, net.sizes[-1])
-    beta = check_positive("beta", beta)
-    td = check_positive("td", td)
-    M = int(check_range("steps_per_td", steps_per_td, 1, 100_000))
-    lr = check_range("learning_rate", learning_rate, 0.0, None)
-    leak = check_range("leak_rate", leak_rate, 0.0, None)
-    record_every = int(check_range("record_every", record_every, 1, None))
-    inertia = check_range("inertia_rate", inertia_rate, 0.0, None)
-    friction = check_range("friction_rate", friction_rate, 0.0, None)
-    layers = net.layers
-    if any(layer.kind != "dense" for layer in layers):
-        raise ConfigurationError("the transmission-line trainer realises dense layers only")
-    depth = len(layers)
-    t_stop = (2 * depth + 2) * td if t_stop is None else check_positive("t_stop", t_stop)
-    steps = int(round(t_stop / td * M))
-    h = td / M
-    batch = len(x)
-    # the state: parameters, then (inertial ports) their flows, as one flat list of arrays
-    state = [p.copy() for layer in layers for p in (layer.weight, layer.bias)]
-    if inertia > 0:
-        state += [np.zeros_like(p) for p in state]
-    n_params = 2 * depth
-    # ring buffers of emitted waves: forward at the near end of link k, backward at its far end
-    emit_f = [np.zeros((M, batch, layer.n_out)) for layer in layers]
-    emit_b = [np.zeros((M, batch, layer.n_out)) for layer in layers]
+    if not isinstance(net, Network):
+        raise ConfigurationError(f"net must be a substrate Network, got {type(net).__name__}")
+    return simulate_tline_batch(net, x, y, loss, beta, td, t_stop, steps_per_td, learning_rate, leak_rate,
+                                record_every, inertia_rate, friction_rate).instance(0)
 
-    def field(slot, state, store):
-        """Arrivals at this grid slot, emissions (stored if asked) and the state derivatives."""
-        a = [buffer[slot] for buffer in emit_f]
-        s = [buffer[slot] for buffer in emit_b]
-        efforts, emitted_f, emitted_b = [], [], [None] * depth
-        previous = x
-        for k, layer in enumerate(layers):
-            weight, bias = state[2 * k], state[2 * k + 1]
-            value, slope = layer.activation.value_and_slope(previous @ weight.T + bias)
-            delta = slope * s[k]
-            emitted_f.append(value)
-            if k > 0:
-                emitted_b[k - 1] = delta @ weight
-            efforts += [delta.T @ previous / (beta * batch), delta.mean(axis=0) / beta]
-            previous = a[k]
-        emitted_b[depth - 1] = beta * loss.output_gradient(a[-1], target)
-        if store:
-            for k in range(depth):
-                emit_f[k][slot] = emitted_f[k]
-                emit_b[k][slot] = emitted_b[k]
-        theta = state[:n_params]
-        if inertia > 0:
-            flows = state[n_params:]
-            derivatives = [v - leak * p for p, v in zip(theta, flows)]
-            derivatives += [-inertia * e - friction * v for e, v in zip(efforts, flows)]
-        else:
-            derivatives = [-lr * e - leak * p for p, e in zip(theta, efforts)]
-        return derivatives, a, s
 
-    moving = lr > 0 or leak > 0 or inertia > 0
-    record_t, record_p, record_loss, record_a, record_s = [], [], [], [], []
-    for m in range(steps + 1):
-        slot = m % M
-        # arrivals at t_m are the emissions at t_m - td, which sit in this slot until overwritten below
-        d0, a, s = field(slot, state, store=False)
-        if m % record_every == 0:
-            record_t.append(m * h)
-            record_p.append([p.copy() for p in state[:n_params]])
-            record_loss.append(loss(a[-1], target))
-            record_a.append([w.copy() for w in a])
-            record_s.append([w.copy() for w in s])
-        field(slot, state, store=True)
-        if m == steps or not moving:
-            continue
-        predicted = [p + h * d for p, d in zip(state, d0)]
-        d1, _, _ = field((m + 1) % M, predicted, store=False)
-        state = [p + 0.5 * h * (u + w) for p, u, w in zip(state, d0, d1)]
-        if not all(np.all(np.isfinite(p)) for p in state):
-            raise NumericalError(f"parameters became non-finite at t = {(m + 1) * h} s (step {m + 1})")
-    params = [np.array([r[i] for r in record_p]) for i in range(2 * depth)]
-    a = [np.array([r[k] for r in record_a]) for k in range(depth)]
-    s = [np.array([r[k] for r in record_s]) for k in range(depth)]
-    return TLineTrajectory(np.array(record_t), params, np.array(record_loss), a, s)
+# --- the lumped dyadic RC trainer -------------------------------------------------------------------
+def simulate_rc_batch(nets, x, y, loss: str = "mse", beta=1.0, tau=1e-6, t_stop: float | None = None,
+                      step: float | None = None, learning_rate=0.0, leak_rate=0.0, record_every: int = 1,
+                      inertia_rate=0.0, friction_rate=0.0, block: int | None = None) -> RCBatch:
+    """Simulate independent instances of the :func:`~circuits.realize.rc_trainer` circuit in one compiled call.
+
+    Parameters
+    ----------
+    nets : Network or sequence of Network
+        Initial parameters of each instance (same architecture).
+    x, y : ndarray
+        Batch (one node network per sample) and targets.
+    loss : {"mse", "cross_entropy"}
+    beta : float or ndarray, shape (instances,)
+        Loss-port gain (> 0).
+    tau : float or ndarray, shape (instances,)
+        Node time constant ``R C`` in s (> 0; ``info["tau"]`` of the circuit).
+    t_stop : float, optional
+        End time in s (default ``4 L tau``, as the exported netlist).
+    step : float, optional
+        RK4 step in s (default ``tau / 50``: fourth order, within 1e-8 V of ``Dyadic.integrate`` on unit
+        signals; the exported netlist's trapezoidal ``.tran`` at ``tau / 20`` is within about 1e-6).
+    learning_rate, leak_rate, inertia_rate, friction_rate, record_every, block
+        As in :func:`simulate_tline_batch` (``learning_rate = 1/(R_port C_port)`` in 1/s).
+
+    Returns
+    -------
+    RCBatch
+    """
+    layout, theta, x, target, loss = _problem(nets, x, y, loss)
+    instances = theta.shape[1]
+    beta = _per_instance("beta", beta, instances, positive=True)
+    tau = _per_instance("tau", tau, instances, positive=True)
+    depth = len(layout.table)
+    t_stop = 4 * depth * float(np.max(tau)) if t_stop is None else check_positive("t_stop", t_stop)
+    h = float(np.min(tau)) / 50 if step is None else check_positive("step", step)
+    steps, record_every, records = _grid(t_stop, h, record_every)
+    rate, leak, inertia, friction, inertial = _ports(layout, instances, learning_rate, leak_rate, inertia_rate,
+                                                     friction_rate)
+    batch, nodes, P = x.shape[0], layout.n_nodes, layout.n_params
+    record_params = np.empty((records, P, instances))
+    record_loss = np.empty((records, instances))
+    record_waves = np.empty((records, 2, nodes, batch, instances))
+    failed = -1
+    for part in _blocks(instances, block, batch):
+        n = part.stop - part.start
+        state = _initial_state(theta[:, part], inertial)
+        parts = (np.empty((records, P, n)), np.empty((records, n)), np.empty((records, 2, nodes, batch * n)))
+        code = run_rc(layout.table, layout.activations, LOSS_CODES[loss.name], _lanes(beta[part], batch),
+                      _lanes(tau[part], batch), _sample_lanes(x, n), _sample_lanes(target, n),
+                      np.zeros((2, nodes, batch * n)), state, P, batch, inertial,
+                      *(np.ascontiguousarray(a[:, part]) for a in (rate, leak, inertia, friction)), h, steps,
+                      record_every, *parts)
+        failed = code if failed < 0 or 0 <= code < failed else failed
+        record_params[..., part], record_loss[:, part] = parts[0], parts[1]
+        record_waves[..., part] = parts[2].reshape(records, 2, nodes, batch, n)
+    _failed(failed, h)
+    t = np.arange(records) * record_every * h
+    params = _instance_second(layout.unpack(record_params))
+    a, s = layout.links(record_waves[:, 0]), layout.links(record_waves[:, 1])
+    return RCBatch(t, params, record_loss, a, s)
+
+
+def simulate_rc_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, tau: float = 1e-6,
+                        t_stop: float | None = None, step: float | None = None, learning_rate: float = 0.0,
+                        leak_rate: float = 0.0, record_every: int = 1, inertia_rate: float = 0.0,
+                        friction_rate: float = 0.0) -> RCTrajectory:
+    """Simulate the circuit of :func:`~circuits.realize.rc_trainer` (one instance; see :func:`simulate_rc_batch`).
+
+    ``tau = R C`` in s, ``step`` in s, rates in 1/s. Returns an :class:`RCTrajectory`.
+    """
+    if not isinstance(net, Network):
+        raise ConfigurationError(f"net must be a substrate Network, got {type(net).__name__}")
+    return simulate_rc_batch(net, x, y, loss, beta, tau, t_stop, step, learning_rate, leak_rate, record_every,
+                             inertia_rate, friction_rate).instance(0)

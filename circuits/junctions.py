@@ -1,0 +1,315 @@
+"""Compiled junction field shared by the native trainer engines (transmission-line and RC).
+
+Every junction of the exported trainers (:func:`circuits.realize.tline_trainer`,
+:func:`circuits.realize.rc_trainer`) is algebraic in the waves that arrive at it and in the parameter
+voltages: junction ``k`` emits ``f(W_k a_{k-1} + b_k)`` forward and ``W_k^T (f'(z_k) * s_k)`` backward,
+the loss port emits ``beta dc/da_L``, and each parameter port sees the batch-mean effort
+``e = (1/beta) mean_n (f' * s) a_prev``. :func:`junction_field` is that map, once, for both engines:
+the T-line engine feeds it the waves arriving from its delay lines, the RC engine its node voltages.
+
+Array layout. Every wave and parameter array has a last, contiguous *lane* axis ``c = n I + p`` over
+the sample copies ``n`` of ``I`` independent circuit instances ``p`` (the instance index innermost),
+so every inner loop of the kernels runs over all lanes and the compiler vectorises it, across
+instances and across samples alike:
+
+- parameters ``theta[q, c]`` (each instance's value repeated on its ``B`` sample lanes by
+  :func:`replicate`; the integrated state itself is per instance, ``(S, I)``): layer k's
+  weight ``W[i, j]`` at ``q = param_offset[k] + i n_in + j``, its bias ``b[i]`` at
+  ``param_offset[k] + n_out n_in + i``;
+- waves ``wave[r, c]``: neuron ``r = node_offset[k] + i`` of link ``k`` (0-based);
+- ``table[k] = (n_in, n_out, param_offset, node_offset)`` and ``activations[k]`` an activation code.
+
+Per-instance and per-parameter arrays (port rates ``(P, I)``, loss-port gains per lane) are where
+variations of a circuit (tolerances, mismatch) enter without changing the kernels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from substrate.errors import ConfigurationError
+
+__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "Layout", "junction_field", "field_scratch", "replicate", "mean_efforts",
+           "batch_cost", "tanh"]
+
+ACTIVATION_CODES = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softplus": 4}
+LOSS_CODES = {"mse": 0, "cross_entropy": 1}
+
+
+class Layout:
+    """The packed description of a dense network for the kernels.
+
+    Parameters
+    ----------
+    net : Network
+        Dense layers with activations in :data:`ACTIVATION_CODES`.
+
+    Attributes
+    ----------
+    table : ndarray of int64, shape (L, 4)
+        ``(n_in, n_out, param_offset, node_offset)`` per layer.
+    activations : ndarray of int64, shape (L,)
+    n_params, n_nodes : int
+        Scalar parameters in all layers; neurons on all links ``1..L``.
+    """
+
+    def __init__(self, net):
+        rows, codes, params, nodes = [], [], 0, 0
+        for k, layer in enumerate(net.layers, start=1):
+            if layer.kind != "dense":
+                raise ConfigurationError(f"layer {k} is {layer.kind!r}: the trainer circuits realise dense layers only")
+            if layer.activation.name not in ACTIVATION_CODES:
+                raise ConfigurationError(f"layer {k} activation {layer.activation.name!r} has no compiled form; "
+                                         f"valid: {sorted(ACTIVATION_CODES)}")
+            rows.append((layer.n_in, layer.n_out, params, nodes))
+            codes.append(ACTIVATION_CODES[layer.activation.name])
+            params += layer.n_out * (layer.n_in + 1)
+            nodes += layer.n_out
+        self.sizes = list(net.sizes)
+        self.shapes = [p.shape for layer in net.layers for p in (layer.weight, layer.bias)]
+        self.table = np.array(rows, dtype=np.int64)
+        self.activations = np.array(codes, dtype=np.int64)
+        self.n_params, self.n_nodes = params, nodes
+        self.width = max(self.sizes)
+
+    def pack(self, nets) -> np.ndarray:
+        """Parameters of each network in ``nets`` as an array of shape ``(n_params, instances)``."""
+        theta = np.empty((self.n_params, len(nets)))
+        for p, net in enumerate(nets):
+            if list(net.sizes) != self.sizes or [layer.activation.name for layer in net.layers] != \
+                    [layer.activation.name for layer in nets[0].layers]:
+                raise ConfigurationError(f"instance {p} has sizes {net.sizes}, activations differing from instance 0's "
+                                         f"{self.sizes}: all instances must share the architecture")
+            theta[:, p] = np.concatenate([q.ravel() for q in net.params])
+        return theta
+
+    def unpack(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Split ``flat[..., q, p]`` into arrays aligned with ``net.params``: ``(...) + shape + (instances,)``."""
+        out, start = [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            block = flat[..., start:start + size, :]
+            out.append(block.reshape(flat.shape[:-2] + shape + flat.shape[-1:]))
+            start += size
+        return out
+
+    def links(self, waves: np.ndarray) -> list[np.ndarray]:
+        """Split ``waves[..., r, n, p]`` (neuron, sample, instance) into one array per link, ``(..., p, n, n_k)``."""
+        return [waves[..., row[3]:row[3] + row[1], :, :].swapaxes(-3, -1) for row in self.table]
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that n * _LN2_HI is exact for the |n| <= 58 used here
+_LN2_LO = 1.90821492927058770002e-10
+_EXPM1_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13!, ..., 1/2!
+
+
+@njit(cache=True, error_model="numpy")
+def tanh(z):
+    """``tanh(z)`` in plain arithmetic, so loops calling it vectorise without a vector math library.
+
+    ``tanh(z) = expm1(u) / (expm1(u) + 2)`` with ``u = 2 z`` clamped to ``|u| <= 40`` (beyond, tanh is
+    +-1 to double precision) and ``expm1(u) = 2^n (expm1(r) + 1) - 1``, ``u = n ln 2 + r``,
+    ``|r| <= ln(2)/2``, ``expm1(r)`` by its Taylor series to degree 13 (truncation below 1e-17). For
+    ``n = 0`` nothing cancels, so the result is within a few ulp of ``numpy.tanh`` everywhere (tested).
+    """
+    u = min(max(2.0 * z, -40.0), 40.0)
+    n = np.floor(u * _LOG2E + 0.5)
+    r = (u - n * _LN2_HI) - n * _LN2_LO
+    q = _EXPM1_TAYLOR[0]
+    for c in _EXPM1_TAYLOR[1:]:
+        q = q * r + c
+    k = np.int64(n)
+    power = np.float64(np.int64(1) << abs(k))
+    scale = power if k >= 0 else 1.0 / power
+    expm1 = scale * (r + r * r * q) + (scale - 1.0)
+    return expm1 / (expm1 + 2.0)
+
+
+@njit(cache=True, error_model="numpy")
+def _activate(code, z, value, slope, rows, lanes):
+    """``value = f(z)``, ``slope = f'(z)`` on the first ``rows`` rows (the branch sits outside the loops)."""
+    for i in range(rows):
+        if code == 0:
+            for c in range(lanes):
+                value[i, c] = z[i, c]
+                slope[i, c] = 1.0
+        elif code == 1:
+            for c in range(lanes):
+                v = tanh(z[i, c])
+                value[i, c] = v
+                slope[i, c] = 1.0 - v * v
+        elif code == 2:
+            for c in range(lanes):
+                v = 0.5 * (1.0 + tanh(0.5 * z[i, c]))
+                value[i, c] = v
+                slope[i, c] = v * (1.0 - v)
+        elif code == 3:
+            for c in range(lanes):
+                positive = z[i, c] > 0.0
+                value[i, c] = z[i, c] if positive else 0.0
+                slope[i, c] = 1.0 if positive else 0.0
+        else:
+            for c in range(lanes):
+                value[i, c] = max(z[i, c], 0.0) + np.log1p(np.exp(-abs(z[i, c])))
+                slope[i, c] = 0.5 * (1.0 + tanh(0.5 * z[i, c]))
+
+
+@njit(cache=True, error_model="numpy")
+def junction_field(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, emit_f, emit_b,
+                   effort, with_effort, scratch):
+    """Emissions of every junction and (optionally) each lane's contribution to the port efforts.
+
+    Parameters
+    ----------
+    table, activations : int64 arrays
+        :class:`Layout` ``table`` and ``activations``.
+    loss_code : int
+        :data:`LOSS_CODES` value of the loss port.
+    beta : ndarray, shape (C,)
+        Loss-port gain per lane.
+    theta : ndarray, shape (>= P, C)
+        Parameter voltages (rows beyond ``P`` are ignored).
+    x : ndarray, shape (n_0, C)
+        Input applied at junction 1.
+    target : ndarray, shape (n_L, C)
+    arrive_f, arrive_b : ndarray, shape (N, C)
+        Forward waves arriving at the far end of each link (the next junction's input) and backward waves
+        arriving at each junction.
+    emit_f, emit_b : ndarray, shape (N, C)
+        Written: forward emission of junction k into link k, backward emission into link k (junction k+1's
+        backward source, or the loss port for the last link).
+    effort : ndarray, shape (>= P, C)
+        Written when ``with_effort``: this lane's ``(f' * s) a_prev / beta`` per parameter; the port
+        effort is its mean over the instance's sample lanes (:func:`mean_efforts`).
+    scratch : ndarray, shape (4, width, C)
+        Work space, ``width`` the widest layer.
+    """
+    lanes = theta.shape[1]
+    depth = table.shape[0]
+    z, value, slope, delta = scratch[0], scratch[1], scratch[2], scratch[3]
+    for k in range(depth):
+        n_in, n_out, w0, node = table[k, 0], table[k, 1], table[k, 2], table[k, 3]
+        b0 = w0 + n_out * n_in
+        previous = x if k == 0 else arrive_f[table[k - 1, 3]:table[k - 1, 3] + n_in]
+        for i in range(n_out):
+            for c in range(lanes):
+                z[i, c] = theta[b0 + i, c]
+            for j in range(n_in):
+                for c in range(lanes):
+                    z[i, c] += theta[w0 + i * n_in + j, c] * previous[j, c]
+        _activate(activations[k], z, value, slope, n_out, lanes)
+        for i in range(n_out):
+            for c in range(lanes):
+                emit_f[node + i, c] = value[i, c]
+                delta[i, c] = slope[i, c] * arrive_b[node + i, c]
+        if with_effort:
+            for i in range(n_out):
+                for c in range(lanes):
+                    value[i, c] = delta[i, c] / beta[c]  # the value row is free once emitted
+                for j in range(n_in):
+                    for c in range(lanes):
+                        effort[w0 + i * n_in + j, c] = value[i, c] * previous[j, c]
+                for c in range(lanes):
+                    effort[b0 + i, c] = value[i, c]
+        if k > 0:
+            back = table[k - 1, 3]
+            for j in range(n_in):
+                for c in range(lanes):
+                    emit_b[back + j, c] = 0.0
+                for i in range(n_out):
+                    for c in range(lanes):
+                        emit_b[back + j, c] += theta[w0 + i * n_in + j, c] * delta[i, c]
+    # the loss port at the far end of the last link
+    n_last, last = table[depth - 1, 1], table[depth - 1, 3]
+    if loss_code == 0:
+        for i in range(n_last):
+            for c in range(lanes):
+                emit_b[last + i, c] = beta[c] * (arrive_f[last + i, c] - target[i, c])
+    else:  # softmax: z[0] holds the lane's maximum, value[0] its sum of exponentials
+        for c in range(lanes):
+            z[0, c] = arrive_f[last, c]
+        for i in range(1, n_last):
+            for c in range(lanes):
+                z[0, c] = max(z[0, c], arrive_f[last + i, c])
+        for c in range(lanes):
+            value[0, c] = 0.0
+        for i in range(n_last):
+            for c in range(lanes):
+                value[0, c] += np.exp(arrive_f[last + i, c] - z[0, c])
+        for i in range(n_last):
+            for c in range(lanes):
+                emit_b[last + i, c] = beta[c] * (np.exp(arrive_f[last + i, c] - z[0, c]) / value[0, c] - target[i, c])
+
+
+@njit(cache=True, error_model="numpy")
+def replicate(state, n_params, batch, theta):
+    """``theta[q, n I + p] = state[q, p]``: each instance's parameters on its ``batch`` sample lanes."""
+    instances = state.shape[1]
+    for q in range(n_params):
+        if instances == 1:  # one instance: fill the row (one loop instead of ``batch`` one-element loops)
+            value = state[q, 0]
+            for c in range(batch):
+                theta[q, c] = value
+        else:
+            for n in range(batch):
+                for p in range(instances):
+                    theta[q, n * instances + p] = state[q, p]
+
+
+@njit(cache=True, error_model="numpy")
+def mean_efforts(effort, n_params, batch, out):
+    """``out[q, p] = (1/B) sum_n effort[q, n I + p]``: the port effort of each instance, the batch mean."""
+    instances = out.shape[1]
+    for q in range(n_params):
+        if instances == 1:
+            total = 0.0
+            for c in range(batch):
+                total += effort[q, c]
+            out[q, 0] = total / batch
+        else:
+            for p in range(instances):
+                out[q, p] = effort[q, p]
+            for n in range(1, batch):
+                for p in range(instances):
+                    out[q, p] += effort[q, n * instances + p]
+            for p in range(instances):
+                out[q, p] /= batch
+
+
+@njit(cache=True, error_model="numpy")
+def field_scratch(table, lanes):
+    """Work space of :func:`junction_field`: ``(4, width, lanes)``, ``width`` the widest layer output."""
+    width = 1
+    for k in range(table.shape[0]):
+        width = max(width, table[k, 1])
+    return np.empty((4, width, lanes))
+
+
+@njit(cache=True, error_model="numpy")
+def batch_cost(loss_code, a_last, target, batch, out):
+    """Batch-mean cost ``mean_n c(a_L, y)`` per instance into ``out`` (shape (I,)); ``a_last`` is (n_L, C)."""
+    n_last, lanes = a_last.shape
+    instances = lanes // batch
+    for p in range(instances):
+        out[p] = 0.0
+    for c in range(lanes):
+        if loss_code == 0:
+            cost = 0.0
+            for i in range(n_last):
+                d = a_last[i, c] - target[i, c]
+                cost += 0.5 * d * d
+        else:
+            top = a_last[0, c]
+            for i in range(1, n_last):
+                top = max(top, a_last[i, c])
+            total = 0.0
+            for i in range(n_last):
+                total += np.exp(a_last[i, c] - top)
+            cost = 0.0
+            for i in range(n_last):
+                cost -= target[i, c] * (a_last[i, c] - top - np.log(total))
+        out[c % instances] += cost / batch

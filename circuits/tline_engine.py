@@ -1,0 +1,161 @@
+"""Compiled time stepper of the transmission-line trainer (:func:`circuits.realize.tline_trainer`).
+
+The circuit is a delay-differential system: every wave arriving at time ``t`` is the wave emitted at
+the other end of its lossless line at ``t - td``, the junctions are algebraic
+(:func:`circuits.junctions.junction_field`), and the parameter capacitors obey ``dtheta/dt = -lr e -
+leak theta`` (resistive ports) or ``dtheta/dt = v - leak theta``, ``dv/dt = -inertia e - friction v``
+(inertial ports). With ``h = td / M`` the delay is exactly ``M`` steps, so each line is a ring buffer.
+
+Scheme: classical RK4 on the grid ``t_m = m h``. Its stages need the arrivals at ``t_m`` (stage 1),
+``t_m + h/2`` (stages 2, 3) and ``t_{m+1}`` (stage 4); all three are emissions ``td`` earlier, so the
+ring keeps, per grid step, three emissions: the left limit at ``t_m``, the right limit at ``t_m`` and
+the value at the midpoint ``t_m + h/2`` (computed after each step from RK4's continuous extension of
+order 3, ``theta(t_m + h/2) = theta_m + h (5 k1 + 4 k2 + 4 k3 - k4) / 24``). During the first round trip the
+waves jump at multiples of ``td`` (all sources switch on at ``t = 0``); those instants are grid points,
+stage 1 reads the right limit and stage 4 the left limit, so no step straddles a discontinuity and the
+scheme keeps its fourth order (Bellen and Zennaro: RK order 4 with a continuous extension of order 3
+gives order 4 on a DDE whose breaking points are grid points). A left limit differs from its right
+limit only where the arrivals it was computed from did; elsewhere it is copied, so after the first round
+trip no extra evaluation is made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .junctions import batch_cost, field_scratch, junction_field, mean_efforts, replicate
+
+__all__ = ["run_tline"]
+
+LEFT, RIGHT, MID = 0, 1, 2
+
+
+@njit(cache=True, error_model="numpy")
+def _derivative(state, effort, n_params, inertial, rate, leak, inertia, friction, out):
+    """Port laws per instance: ``-rate e - leak theta``, or ``v - leak theta`` and ``-inertia e - friction v``."""
+    instances = state.shape[1]
+    for q in range(n_params):
+        if inertial:
+            for p in range(instances):
+                out[q, p] = state[n_params + q, p] - leak[q, p] * state[q, p]
+                out[n_params + q, p] = -inertia[q, p] * effort[q, p] - friction[q, p] * state[n_params + q, p]
+        else:
+            for p in range(instances):
+                out[q, p] = -rate[q, p] * effort[q, p] - leak[q, p] * state[q, p]
+
+
+@njit(cache=True, error_model="numpy")
+def _combine(base, h, weights, ks, out):
+    """``out = base + h sum_j weights[j] ks[j]`` on flat arrays (``ks`` is (4, size)); zero weights are skipped."""
+    for r in range(base.size):
+        out[r] = base[r]
+    for j in range(4):
+        if weights[j] != 0.0:
+            step = h * weights[j]
+            for r in range(base.size):
+                out[r] += step * ks[j, r]
+
+
+@njit(cache=True, error_model="numpy")
+def _differs(left, right):
+    """Whether two C-contiguous arrays of one shape differ anywhere."""
+    flat_l, flat_r = left.reshape(left.size), right.reshape(right.size)
+    for r in range(flat_l.size):
+        if flat_l[r] != flat_r[r]:
+            return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def _copy(source, target):
+    """``target[...] = source`` for C-contiguous arrays of one shape (a loop: no broadcasting machinery)."""
+    flat_s, flat_t = source.reshape(source.size), target.reshape(target.size)
+    for r in range(flat_s.size):
+        flat_t[r] = flat_s[r]
+
+
+# rows of trial = state + h * sum_j _TABLEAU[row, j] k_j: the RK4 stages at t_m, t_m + h/2, t_m + h/2, t_m + h,
+# the continuous extension at t_m + h/2, and the step itself
+_TABLEAU = np.array([[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
+                     [5.0 / 24.0, 1.0 / 6.0, 1.0 / 6.0, -1.0 / 24.0], [1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0]])
+_MIDPOINT, _STEP = 4, 5
+
+
+@njit(cache=True, error_model="numpy")
+def run_tline(table, activations, loss_code, beta, x, target, state, n_params, batch, inertial, moving, rate, leak,
+              inertia, friction, h, steps_per_td, steps, record_every, record_params, record_loss, record_a, record_s,
+              record_waves):
+    """Advance the trainer ``steps`` RK4 steps of ``h`` seconds from rest; returns the first failing step or -1.
+
+    Lane layout of :mod:`circuits.junctions` (``C = batch * I`` lanes, C-contiguous arrays). ``state``
+    (S, I) is advanced in place (S = P, or 2P with the inertial flows after the parameters); ``rate``,
+    ``leak``, ``inertia``, ``friction`` are (P, I); the lines start at rest. Records are taken at grid points ``m`` with
+    ``m % record_every == 0`` into ``record_params`` (R, P, I), ``record_loss`` (R, I) and, when
+    ``record_waves``, the arriving waves ``record_a``/``record_s`` (R, N, C).
+    """
+    nodes, instances = record_a.shape[1], state.shape[1]
+    lanes = batch * instances
+    ring_f = np.zeros((steps_per_td, 3, nodes, lanes))
+    ring_b = np.zeros_like(ring_f)
+    size = state.shape[0]
+    scratch = field_scratch(table, lanes)
+    emit_f = np.empty((nodes, lanes))
+    emit_b = np.empty((nodes, lanes))
+    effort = np.empty((n_params, lanes))
+    port_effort = np.empty((n_params, instances))
+    ks = np.zeros((4, size, instances))
+    trial = np.empty((size, instances))
+    theta = np.empty((n_params, lanes))
+    flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
+    last, n_last = table[table.shape[0] - 1, 3], table[table.shape[0] - 1, 1]
+    left_done = True  # t = 0: the left limit (lines at rest, sources off) stays zero
+    for m in range(steps + 1):
+        slot, following = m % steps_per_td, (m + 1) % steps_per_td
+        # one call site of the field (compact code): stages 0-3 of RK4, the midpoint emission (4) and,
+        # where the arrivals jump, the left limit at t_{m+1} (5)
+        for stage in range(6):
+            if stage == _STEP:
+                _combine(flat_state, h, _TABLEAU[_STEP], flat_ks, flat_trial)
+                _copy(trial, state)
+                for q in range(size):
+                    for p in range(instances):
+                        if not np.isfinite(state[q, p]):
+                            return m + 1
+                left_done = _differs(ring_f[following, LEFT], ring_f[following, RIGHT]) or \
+                    _differs(ring_b[following, LEFT], ring_b[following, RIGHT])
+                if not left_done:
+                    break
+            else:
+                _combine(flat_state, h, _TABLEAU[stage], flat_ks, flat_trial)
+            # arrivals: right limits at t_m - td (stage 0), midpoints (1, 2, 4), left limits at t_{m+1} - td (3, 5)
+            source = slot if stage in (0, 1, 2, _MIDPOINT) else following
+            kind = RIGHT if stage == 0 else (LEFT if stage in (3, _STEP) else MID)
+            with_effort = moving and stage < 4
+            replicate(trial, n_params, batch, theta)
+            junction_field(table, activations, loss_code, beta, theta, x, target, ring_f[source, kind],
+                           ring_b[source, kind], emit_f, emit_b, effort, with_effort, scratch)
+            if stage == 0:
+                if m % record_every == 0:
+                    r = m // record_every
+                    for q in range(n_params):
+                        for p in range(instances):
+                            record_params[r, q, p] = state[q, p]
+                    batch_cost(loss_code, ring_f[slot, RIGHT, last:last + n_last], target, batch, record_loss[r])
+                    if record_waves:
+                        _copy(ring_f[slot, RIGHT], record_a[r])
+                        _copy(ring_b[slot, RIGHT], record_s[r])
+                if not left_done:  # no jump at t_m: the left limit is the right limit
+                    _copy(emit_f, ring_f[slot, LEFT])
+                    _copy(emit_b, ring_b[slot, LEFT])
+                _copy(emit_f, ring_f[slot, RIGHT])
+                _copy(emit_b, ring_b[slot, RIGHT])
+                if m == steps or not moving:
+                    break
+            if with_effort:
+                mean_efforts(effort, n_params, batch, port_effort)
+                _derivative(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks[stage])
+            else:  # store the emission where the arrivals it used were (they are not needed again)
+                _copy(emit_f, ring_f[source, kind])
+                _copy(emit_b, ring_b[source, kind])
+    return -1
