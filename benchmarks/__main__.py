@@ -2,12 +2,18 @@
 
 Usage (from the repository root, after installing the package)::
 
-    python -m benchmarks            # the full set, under 10 minutes on 2 cores
+    python -m benchmarks            # the full set, about 10 minutes on 2 cores
     python -m benchmarks --quick    # fewer repetitions
     python -m benchmarks --only wave_step scaling
+    python -m benchmarks.readme benchmarks/results/latest.json   # then, on purpose: the README table
 
-Every figure is a ratio of two timings taken in the same run (the machine is noisy); absolute times
-are printed for context only.
+``benchmarks/results/`` is not tracked (.gitignore): a run never rewrites tracked files. Every
+figure is a ratio of two timings taken alternately in the same run (the machine is noisy), the
+median of per-round ratios with their spread; absolute times are printed for context only.
+
+A case is a module ``benchmarks/<name>.py`` listed in :data:`CASES` with ``run(quick) -> dict``
+holding at least ``name``, ``target`` and ``meets_target``; optional ``summary`` (headline numbers)
+and ``explanation`` (why a target is missed) go into the README table.
 """
 
 from __future__ import annotations
@@ -25,12 +31,12 @@ import numpy as np
 
 from substrate.io import write_json
 
-CASES = ["wave_step", "digits", "tline_xor", "line_network", "scaling"]
+CASES = ["wave_step", "pipeline", "digits", "tline_xor", "line_network", "scaling"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict:
-    return {
+    info = {
         "date": datetime.date.today().isoformat(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -38,6 +44,13 @@ def machine() -> dict:
         "processor": platform.machine(),
         "cores": os.cpu_count(),
     }
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        info["torch"] = torch.__version__
+    return info
 
 
 def plot_scaling(result: dict, path: Path) -> None:
@@ -67,13 +80,17 @@ def table(results: dict) -> str:
     for name, result in results.items():
         status = "meets target" if result.get("meets_target") else "MISSES target"
         lines.append(f"== {result['name']} ({name}): target {result.get('target', '-')}: {status}")
+        for key in ("summary", "explanation"):
+            if result.get(key):
+                lines.append(f"   {key}: {result[key]}")
         for row in result.get("rows", []):
             lines.append("   " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()))
         for key in ("by_params", "by_depth"):
             for row in result.get(key, []):
                 lines.append(f"   {key}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()))
         for key, value in result.items():
-            if key not in ("name", "rows", "by_params", "by_depth", "target", "meets_target"):
+            if key not in ("name", "rows", "by_params", "by_depth", "target", "meets_target", "summary",
+                           "explanation"):
                 lines.append(f"   {key} = {_fmt(value)}")
     return "\n".join(lines)
 

@@ -142,6 +142,9 @@ class Pipelined:
         self.net, self.loss, self.naive, self.beta = net, loss, naive, beta
         if naive:
             self.name = "naive"
+        depth = net.depth
+        self._keys = ([f"forward_{k}" for k in range(1, depth + 1)], [f"backward_{k}" for k in range(depth + 1)],
+                      [f"stub_input_{k}" for k in range(1, depth + 1)], [f"stub_slope_{k}" for k in range(1, depth + 1)])
 
     def stub_slots(self, k: int) -> int:
         """Ring-buffer slots of junction ``k``'s delay stub: ``2(L - k + 1)``."""
@@ -167,37 +170,39 @@ class Pipelined:
         the effort) before the junction's present input and slope are written into it, so the
         update allocates only the emitted waves and the efforts: O(L) per step.
         """
-        net, depth, beta = self.net, self.net.depth, self.beta
+        depth, beta, naive = self.net.depth, self.beta, self.naive
         n = int(state["step"])
-        forward, backward = _waves(state, depth)
+        forward_keys, backward_keys, input_keys, slope_keys = self._keys
+        forward = [state[key] for key in forward_keys]
+        backward = [state[key] for key in backward_keys]
         efforts = []
         a_in = x
-        for k, layer in enumerate(net.layers, start=1):
+        for k, layer in enumerate(self.net.layers, start=1):
             value, slope = layer.transmit(a_in)
-            if self.naive:
+            if naive:
                 a_prev, stub_slope = a_in, slope
             else:
-                stub_input, stub_slopes = state[f"stub_input_{k}"], state[f"stub_slope_{k}"]
+                stub_input, stub_slopes = state[input_keys[k - 1]], state[slope_keys[k - 1]]
                 slot = n % len(stub_input)
                 a_prev, stub_slope = stub_input[slot], stub_slopes[slot]
             s_k = backward[k]
-            state[f"backward_{k - 1}"] = layer.reflect_back(stub_slope, s_k)
+            state[backward_keys[k - 1]] = layer.reflect_back(stub_slope, s_k)
             layer_efforts = layer.efforts(a_prev, stub_slope, s_k)
             if beta != 1.0:  # e / 1.0 is e: the division only where it changes something
                 for e in layer_efforts:
                     e /= beta
             efforts.extend(layer_efforts)
-            if not self.naive:  # the slot has been read: stash the present pair in it
+            if not naive:  # the slot has been read: stash the present pair in it
                 stub_input[slot], stub_slopes[slot] = a_in, slope
-            state[f"forward_{k}"] = value
+            state[forward_keys[k - 1]] = value
             a_in = forward[k - 1]
         # the loss port: reads a_L (minibatch n - L) and the target that travelled with it
         fifo = state["target_fifo"]
         if n >= depth:
             gradient = self.loss.output_gradient(forward[-1], fifo[(n - depth) % (depth + 1)])
-            state[f"backward_{depth}"] = gradient if beta == 1.0 else beta * gradient
+            state[backward_keys[depth]] = gradient if beta == 1.0 else beta * gradient
         else:
-            state[f"backward_{depth}"] = np.zeros_like(backward[depth])
+            state[backward_keys[depth]] = np.zeros_like(backward[depth])
         fifo[n % (depth + 1)] = target
         ring = state["index_ring"]
         ring[n % len(ring)] = indices

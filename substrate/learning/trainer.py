@@ -364,25 +364,43 @@ def train(
         for callback in callbacks:
             callback(info)
 
-    def snapshot():
-        port_state = {name: [a.copy() for a in arrays] for name, arrays in st.port.items()}
-        devices = None if port.bounds is None else [p.copy() for p in params]
-        return st.step, st.position, port_state, devices, sched.snapshot(st.waves, CHECK_EVERY)
+    class Snapshot:
+        """The state at the last good check: port state and device values copied into buffers
+        allocated once (so refreshing it allocates nothing of the parameters' size), the waves as
+        the schedule's own snapshot."""
+
+        def __init__(self):
+            self.port = {name: [a.copy() for a in arrays] for name, arrays in st.port.items()}
+            self.devices = None if port.bounds is None else [p.copy() for p in params]
+            self.take()
+
+        def take(self):
+            for name, arrays in st.port.items():
+                for saved, live in zip(self.port[name], arrays):
+                    np.copyto(saved, live)
+            for saved, live in zip(self.devices or (), params):
+                np.copyto(saved, live)
+            self.step, self.position = st.step, st.position
+            self.waves = None  # the previous stub slots go before the next are copied
+            self.waves = sched.snapshot(st.waves, CHECK_EVERY)
+            return self
+
+        def restore(self):
+            for name, arrays in self.port.items():
+                for live, saved in zip(st.port[name], arrays):
+                    np.copyto(live, saved)
+            for live, saved in zip(params, self.devices or ()):
+                np.copyto(live, saved)
+            sched.restore(st.waves, self.waves)
+            st.step, st.position = self.step, self.position
 
     def check(efforts, last_good) -> None:
         """Raise NumericalError naming the first failing update since the last good check."""
         found = _find_problem(st.step, params, efforts, st.waves, parameter_limit)
         if found is None:
             return
-        failed_at = st.step
-        step, position, port_state, devices, waves = last_good
-        for name, arrays in port_state.items():
-            for live, saved in zip(st.port[name], arrays):
-                np.copyto(live, saved)
-        for live, saved in zip(params, devices or ()):
-            np.copyto(live, saved)
-        sched.restore(st.waves, waves)
-        st.step, st.position = step, position
+        failed_at, step = st.step, last_good.step
+        last_good.restore()
         while st.step < failed_at:  # re-run, checking every update
             batch, efforts, power, end = update()
             again = _find_problem(st.step, params, efforts, st.waves, parameter_limit)
@@ -396,7 +414,8 @@ def train(
     if not resume:
         with np.errstate(all="ignore"):
             record(st, 0.0, None)
-    last_good, checked = snapshot(), st.step
+    last_good = Snapshot()
+    checked = st.step
     held = _HeldSignals()
     try:
         with held, np.errstate(all="ignore"):
@@ -417,8 +436,11 @@ def train(
                     if run_dir is not None:
                         _save_checkpoint(run_dir / CHECKPOINT, st, wall())
                 notify(batch, efforts, power, end)
+                # let this update's efforts go before the next update makes new ones
+                info.efforts = efforts = power = None
                 if due:  # after the callbacks: the state the next update starts from
-                    last_good, checked = snapshot(), st.step
+                    last_good.take()
+                    checked = st.step
             held.deliver()
     except KeyboardInterrupt:
         if st.step != checked:  # never save a state no check has seen
