@@ -31,6 +31,8 @@ import numpy as np
 
 from substrate.io import write_json
 
+from .timing import blas_threads
+
 CASES = ["wave_step", "pipeline", "digits", "tline_xor", "line_network", "scaling"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -111,14 +113,20 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only", nargs="+", choices=CASES, help="run only these cases")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"), help="JSON results file")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="numpy's BLAS threads for every case (default 1: both sides of a ratio use the same "
+                             "BLAS, and one thread keeps a shared machine's thread contention out of the ratios; "
+                             "0 leaves BLAS alone)")
     args = parser.parse_args(argv)
     results, started = {}, time.perf_counter()
-    for name in args.only or CASES:
-        case_start = time.perf_counter()
-        print(f"running {name} ...", flush=True)
-        results[name] = importlib.import_module(f"benchmarks.{name}").run(quick=args.quick)
-        results[name]["seconds"] = time.perf_counter() - case_start
-    report = {"machine": machine(), "total_seconds": time.perf_counter() - started, "results": results}
+    with blas_threads(args.blas_threads or None):
+        for name in args.only or CASES:
+            case_start = time.perf_counter()
+            print(f"running {name} ...", flush=True)
+            results[name] = importlib.import_module(f"benchmarks.{name}").run(quick=args.quick)
+            results[name]["seconds"] = time.perf_counter() - case_start
+    report = {"machine": {**machine(), "blas_threads": args.blas_threads or "default"},
+              "total_seconds": time.perf_counter() - started, "results": results}
     write_json(args.out, report)
     if "scaling" in results:
         plot_scaling(results["scaling"], Path(args.out).with_name("scaling.png"))

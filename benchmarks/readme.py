@@ -64,6 +64,7 @@ def block(report: dict, source: str) -> str:
         f"Measured on {machine['date']} on {machine.get('cores', '?')} cores ({machine.get('processor', '?')}, "
         f"{machine.get('platform', '?')}), Python {machine.get('python', '?')}, numpy {machine.get('numpy', '?')}"
         + (f", PyTorch {machine['torch']}" if machine.get("torch") else "")
+        + (f", numpy BLAS threads {machine['blas_threads']}" if machine.get("blas_threads") else "")
         + f"; {report.get('total_seconds', 0):.0f} s in all. Source: `{source}` (regenerate this table with "
         f"`python -m benchmarks.readme RESULTS.json`).",
         "",

@@ -147,3 +147,19 @@ def test_pipelined_update_allocates_order_depth_not_depth_squared():
     small, large = _advance_peak(16), _advance_peak(32)
     print(f"peak allocation per update: L=16 {small} B, L=32 {large} B, ratio {large / small:.2f}")
     assert large / small < 2.3  # 2 plus the constant part's share; quadratic growth would give ~4
+
+
+def test_cli_train_of_a_diverging_network_fails_with_the_clear_message(tmp_path, capsys):
+    # issue 12: `substrate train` of this config used to exit 0 with weights of 1e22
+    from substrate.cli import main as cli
+
+    config = tmp_path / "diverge.toml"
+    config.write_text('[data]\nname = "moons"\nn_samples = 200\n\n[network]\nsizes = [2, 16, 16, 2]\n'
+                      'activation = "tanh"\n\n[train]\nepochs = 3\nbatch_size = 16\nschedule = "pipelined"\n\n'
+                      '[port]\nkind = "resistive"\nresistance = 1e-6\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = cli(["train", str(config), "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "diverging: parameter" in err and "left the plausible range" in err and "RuntimeWarning" not in err

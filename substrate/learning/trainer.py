@@ -426,6 +426,8 @@ def train(
                 due = end or st.step - checked >= CHECK_EVERY
                 if due:
                     check(efforts, last_good)
+                if not callbacks:  # nothing reads them any more: free them before the epoch's evaluation
+                    efforts = None
                 if end:
                     rng = np.random.default_rng()
                     rng.bit_generator.state = st.rng
