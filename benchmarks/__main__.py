@@ -2,7 +2,7 @@
 
 Usage (from the repository root, after installing the package)::
 
-    python -m benchmarks            # the full set, about 10 minutes on 2 cores
+    python -m benchmarks            # the full set, 2 to 4 minutes on 2 cores
     python -m benchmarks --quick    # fewer repetitions
     python -m benchmarks --only wave_step scaling
     python -m benchmarks.readme benchmarks/results/latest.json   # then, on purpose: the README table

@@ -38,17 +38,16 @@ def _summary(result: dict) -> str:
         return f"not run: {result['skipped']}"
     if result.get("summary"):
         return result["summary"]
-    # a case without a summary: its rows, one number per row where a ratio or speedup is given
-    parts = []
-    for row in result.get("rows", []):
-        label = ", ".join(f"{k} {_number(v)}" for k, v in row.items()
-                          if isinstance(v, str) or k in ("setting", "steps_per_td", "depth"))
-        figures = ", ".join(f"{k} {_number(v)}" for k, v in row.items()
-                            if isinstance(v, float) and any(w in k for w in ("ratio", "speedup", "error")))
-        parts.append(f"{label}: {figures}" if label else figures)
-    for key, value in result.items():
-        if isinstance(value, dict) and key not in ("rows",):
-            parts.append(f"{key.replace('_', ' ')}: " + ", ".join(f"{k} {_number(v)}" for k, v in value.items()))
+    # a case without a summary: its headline figures (dict-valued fields, e.g. speedups), else its rows
+    parts = [f"{key.replace('_', ' ')}: " + ", ".join(f"{k} {_number(v)}" for k, v in value.items())
+             for key, value in result.items() if isinstance(value, dict) and value]
+    if not parts:
+        for row in result.get("rows", []):
+            label = ", ".join(f"{k} {_number(v)}" for k, v in row.items()
+                              if isinstance(v, str) or k in ("setting", "steps_per_td", "depth"))
+            figures = ", ".join(f"{k} {_number(v)}" for k, v in row.items()
+                                if isinstance(v, float) and any(w in k for w in ("ratio", "speedup", "error")))
+            parts.append(f"{label}: {figures}" if label else figures)
     return "; ".join(part for part in parts if part) or "-"
 
 
@@ -71,8 +70,12 @@ def block(report: dict, source: str) -> str:
         "| benchmark | result (ratio [25th, 75th percentile of per-round ratios]) | target |",
         "|---|---|---|",
     ]
+    from .__main__ import CASES
+
     misses = []
-    for name, result in report["results"].items():
+    results = report["results"]
+    for name in sorted(results, key=lambda case: (CASES.index(case) if case in CASES else len(CASES), case)):
+        result = results[name]
         met = result.get("meets_target")
         status = "met" if met else "**missed**"
         lines.append(f"| {_cell(result.get('name', name))} | {_cell(_summary(result))} | "
