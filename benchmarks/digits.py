@@ -9,9 +9,10 @@ cross-entropy, backward and momentum by hand, no library calls). PyTorch runs th
 float64 at 1 and 2 threads; the better is reported. numpy's BLAS runs at the thread count that is
 faster for the baseline (probed first; the same for every numpy-based trainer).
 
-Rounds are interleaved (every trainer once per round, the order rotating); each trainer's figure is
-the median over rounds of its wall time divided by the baseline's in the same round, with the
-spread (25th to 75th percentile) of those per-round ratios.
+Rounds are interleaved (every numpy-based trainer once per round, the order rotating; PyTorch in
+rounds of its own with the baseline, since its idle worker threads spin for a while and would slow
+the next trainer); each trainer's figure is the median over rounds of its wall time divided by the
+baseline's in the same round, with the spread (25th to 75th percentile) of those per-round ratios.
 """
 
 from __future__ import annotations
@@ -165,30 +166,46 @@ def run(quick: bool = False) -> dict:
         "worldsheet separated": lambda: _worldsheet(data, "separated"),
         "numpy SGD on substrate.backprop": lambda: _library_backprop(data),
     }
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    else:
-        for threads in (1, 2):
-            trainers[f"PyTorch {threads} thread{'s' * (threads > 1)}"] = lambda t=threads: _pytorch(data, t)
     names = list(trainers)
+    baseline = names[0]
     seconds = {name: [] for name in names}
+    ratios = {name: [] for name in names}
     updates = {}
+
+    def timed_round(order):
+        times = {}
+        for name in order:
+            times[name], updates[name] = trainers[name]()
+        for name in order:
+            seconds[name].append(times[name])
+            ratios[name].append(times[name] / times[baseline])
+
     with blas_threads(blas):
         for name in names:  # warm-up (imports, caches)
             trainers[name]()
-        for r in range(rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:
-                elapsed, count = trainers[name]()
-                seconds[name].append(elapsed)
-                updates[name] = count
-    baseline = names[0]
+        for r in range(rounds):  # the numpy-based trainers, the order rotating
+            timed_round(names[r % len(names):] + names[:r % len(names)])
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        else:
+            # PyTorch's worker threads keep spinning for a while after a parallel region, which would
+            # slow whatever runs next: its rounds pair it with the baseline alone, with a pause after
+            for threads in (1, 2):
+                name = f"PyTorch {threads} thread{'s' * (threads > 1)}"
+                trainers[name] = lambda t=threads: _pytorch(data, t)
+                seconds[name], ratios[name] = [], []
+                names.append(name)
+                trainers[name]()
+                time.sleep(0.5)
+                for r in range(rounds):
+                    timed_round([baseline, name] if r % 2 == 0 else [name, baseline])
+                    time.sleep(0.5)
     rows = []
     for name in names:
-        ratios = [t / b for t, b in zip(seconds[name], seconds[baseline])]
         rows.append({"trainer": name, "seconds": float(np.median(seconds[name])), "updates": updates[name],
-                     "time_ratio": spread(ratios),
+                     "time_ratio": spread(ratios[name]),
                      "updates_ratio": updates[name] / updates[baseline] if updates[name] else None})
     if torch is not None:  # keep the better thread setting of PyTorch
         torch_rows = [row for row in rows if row["trainer"].startswith("PyTorch")]
