@@ -31,6 +31,10 @@ makes the parameter one of ``n`` equally spaced values in ``[low, high]``. A qua
 its flow on an analog control variable (state ``"latent"``); the device value the network sees is the
 nearest level. The flow used for the port powers is the *actual* device change, so limits show up as
 reflected power.
+
+Two forms of one update: :meth:`Port.update` works in place (the trainer's form: state and device
+values overwritten in blocks of :data:`BLOCK` elements, powers only when asked for), and
+:meth:`Port.step` is its pure form (a copy of the state, updated, with the powers).
 """
 
 from __future__ import annotations
