@@ -116,15 +116,15 @@ def test_write_then_parse_keeps_every_value(netlist):
     text = spice.write(netlist)
     assert spice.parse(text) == netlist  # dataclass equality: every float identical, not just close
     assert text.endswith(".end\n") and text.count("\n") == len(text.splitlines())
-    # numbers only in full-precision exponent form, never with a scale suffix (1k, 1m, 1meg)
+    # numbers only in their shortest round-trip form (repr), never with a scale suffix (1k, 1m, 1meg)
     for literal in re.findall(r"(?<![\w.])[-+]?\d[\d.]*(?:e[-+]?\d+)?[A-Za-z]*", text):
-        assert literal == "0" or re.fullmatch(r"[-+]?\d\.\d{16}e[-+]\d{2,3}", literal), literal
+        assert literal == "0" or repr(float(literal)) == literal, literal
 
 
-@pytest.mark.parametrize("value", [1e-3, 1e6, 1.0 / 3.0, -2.5e-17, 6.02214076e23, 5e-324 * 2**60])
-def test_numbers_are_written_in_full_precision_exponent_form(value):
-    text = spice.format_number(value)
-    assert float(text) == value and "e" in text and not text[-1].isalpha()
+@pytest.mark.parametrize("value, text", [(1e-12, "1e-12"), (1e-3, "0.001"), (1e6, "1000000.0"), (1.0 / 3.0, "0.3333333333333333"),
+                                         (-2.5e-17, "-2.5e-17"), (6.02214076e23, "6.02214076e+23"), (2000, "2000.0")])
+def test_numbers_are_written_in_the_shortest_form_that_round_trips(value, text):
+    assert spice.format_number(value) == text and float(text) == value
 
 
 @settings(max_examples=25, deadline=None, derandomize=True,
@@ -172,8 +172,8 @@ def test_hostile_expressions_are_rejected(expression):
 def test_any_title_is_written_as_one_printable_line(title):
     text = spice.write(Netlist(title, [Resistor("R1", "a", "0", 1.0), Resistor("R2", "a", "0", 2.0)]))
     lines = text.splitlines()
-    assert lines[1:] == ["R1 a 0 1.0000000000000000e+00", "R2 a 0 2.0000000000000000e+00", ".op", ".end"]
-    assert all(" " <= ch <= "~" for ch in lines[0])
+    assert lines[1:] == ["R1 a 0 1.0", "R2 a 0 2.0", ".op", ".end"]
+    assert lines[0].startswith("* ") and all(" " <= ch <= "~" for ch in lines[0])
 
 
 @settings(max_examples=60, deadline=None)
@@ -201,7 +201,7 @@ def test_random_element_and_node_names_are_rejected_or_harmless(suffix, node):
 def test_a_title_cannot_open_a_control_block(ngspice):
     n = Netlist("x\n.control\nshell touch pwned\n.endc", [Resistor("R1", "a", "0", 1.0), Resistor("R2", "a", "0", 1.0)])
     text = spice.write(n)
-    assert text.splitlines()[0] == "x .control shell touch pwned .endc" and text.count("\n") == 5
+    assert text.splitlines()[0] == "* x .control shell touch pwned .endc" and text.count("\n") == 5
     assert runner.run(n).warnings == []
 
 
@@ -245,10 +245,12 @@ def test_subcircuit_instances_check_ports_and_parameters():
 
 def test_parse_rejects_text_outside_the_written_subset():
     good = spice.write(Netlist("t", [Resistor("R1", "a", "0", 1.0), Resistor("R2", "a", "0", 1.0)]))
-    with pytest.raises(ConfigurationError, match="exponent form"):
-        spice.parse(good.replace("1.0000000000000000e+00", "1k", 1))
-    with pytest.raises(ConfigurationError, match="unsupported dot command"):
+    with pytest.raises(ConfigurationError, match=r"line 2 .*expected a number"):
+        spice.parse(good.replace("1.0", "k1", 1))
+    with pytest.raises(ConfigurationError, match=r"line 4 \('\.control'\) is refused: a \.control block"):
         spice.parse(good.replace(".op", ".control\nshell ls\n.endc\n.op"))
+    with pytest.raises(ConfigurationError, match=r"line 4 \('\.save v\(a\)'\): unsupported dot command"):
+        spice.parse(good.replace(".op", ".save v(a)\n.op"))
     with pytest.raises(ConfigurationError, match="missing .end"):
         spice.parse(good.replace(".end\n", ""))
 
@@ -273,8 +275,8 @@ def test_a_failed_run_quotes_ngspice(ngspice):
 def test_raw_readers_agree_binary_and_ascii(ngspice, tmp_path):
     n = Netlist("rc", [VoltageSource("V1", "a", "0", Pulse(0.0, 1.0, 1e-9, 1e-10, 1e-10, 5e-9, 1e-8)),
                        Resistor("R1", "a", "b", 1e3), Capacitor("C1", "b", "0", 1e-12)], Tran(1e-10, 2e-8))
-    mine = runner.run(n, reader=runner.read_raw)
-    theirs = runner.run(n)  # spicelib when installed
+    mine = runner.run(n)  # the built-in reader
+    theirs = runner.run(n, reader=runner.spicelib_reader)  # an independent reader
     assert sorted(mine.vectors) == sorted(theirs.vectors)
     for name in mine.vectors:
         np.testing.assert_array_equal(mine.vectors[name], theirs.vectors[name])
