@@ -311,7 +311,7 @@ def _compare(net, meta, circuit, bar) -> dict:
         expected = float(np.mean(net.forward(x).argmax(axis=1) == labels))
         accuracy = result.measures["accuracy"]
         # the edges between samples (1e-6 of each hold) and ngspice's 7 printed digits: far below 1/(2 N)
-        return {"error": abs(accuracy - expected), "default": 0.5 / len(x), "points": len(result.plots[-1]["time"]),
+        return {"error": abs(accuracy - expected), "default": 0.5 / len(x), "points": len(result.analysis("tran")["time"]),
                 "warnings": result.warnings, "accuracy": accuracy, "expected_accuracy": expected}
     if fmt == "tline-trainer":
         from .native import simulate_tline_trainer

@@ -52,7 +52,11 @@ class NgspiceResult:
     netlist_text : str
         The text that was simulated.
     plots : list of dict
-        Every analysis's vectors in the netlist's order (``plots[0]`` is ``vectors``).
+        Every analysis's vectors in the order ngspice ran them (``plots[0]`` is ``vectors``; ngspice
+        runs ``.op`` and ``.ac`` before ``.dc`` and ``.tran`` whatever the netlist's order); see
+        :meth:`analysis`.
+    plot_names : list of str
+        ngspice's name of each plot (``"Transient Analysis"``, ``"AC Analysis"``, ...).
     measures : dict of str -> float
         The value of each ``.meas`` statement (lower-case name), as ngspice printed it.
     """
@@ -63,6 +67,17 @@ class NgspiceResult:
     netlist_text: str = ""
     plots: list = field(default_factory=list)
     measures: dict = field(default_factory=dict)
+    plot_names: list = field(default_factory=list)
+
+    def analysis(self, kind: str) -> dict:
+        """The vectors of the analysis ``kind``: ``"op"``, ``"dc"``, ``"ac"`` or ``"tran"``."""
+        prefixes = {"op": "operating point", "dc": "dc transfer", "ac": "ac analysis", "tran": "transient"}
+        if kind not in prefixes:
+            raise ConfigurationError(f"kind = {kind!r} must be one of {sorted(prefixes)}")
+        for name, vectors in zip(self.plot_names, self.plots):
+            if name.lower().startswith(prefixes[kind]):
+                return vectors
+        raise ConfigurationError(f"no {kind!r} analysis among the plots {self.plot_names}")
 
     def v(self, node: str) -> np.ndarray:
         """The voltage of ``node`` in V (all time points)."""
@@ -171,7 +186,10 @@ def read_raw_plots(path: str | os.PathLike) -> list[tuple[str, dict]]:
             position = len(data)  # the ASCII reader takes one plot
         table = values.reshape(n_points, n_vars, width)
         table = table[..., 0] + 1j * table[..., 1] if width == 2 else table[..., 0]
-        plots.append((plotname, {name: table[:, i].copy() for i, name in enumerate(names)}))
+        vectors = {name: table[:, i].copy() for i, name in enumerate(names)}
+        if width == 2:  # the scale (frequency) is real; ngspice leaves its imaginary half undefined
+            vectors[names[0]] = vectors[names[0]].real.copy()
+        plots.append((plotname, vectors))
     if not plots:
         raise _corrupt(path, "no plot found")
     return plots
@@ -261,7 +279,7 @@ def run(netlist: Netlist | str, save=None, timeout: float = 600.0, executable: s
             raise NgspiceError("ngspice wrote no results:\n" + "\n".join(lines[-15:]))
         warnings = [line for line in lines if (re.search(r"warning", line, re.IGNORECASE) or line.lower().startswith("note"))
                     and not line.lower().startswith(_BENIGN)]
-        plots = [reader(raw)] if reader is not None else [vectors for _, vectors in read_raw_plots(raw)]
+        named = [("", reader(raw))] if reader is not None else read_raw_plots(raw)
         measures = {}
         if netlist.measures:
             # ngspice evaluates .meas only without a raw file (-r), and without one it refuses to run an
@@ -279,4 +297,5 @@ def run(netlist: Netlist | str, save=None, timeout: float = 600.0, executable: s
                 except (AttributeError, ValueError):
                     raise NgspiceError(f".meas {m.name} gave no value; ngspice printed:\n"
                                        + "\n".join(measured_lines[-15:])) from None
-    return NgspiceResult(plots[0], warnings, output, text, plots, measures)
+    plots = [vectors for _, vectors in named]
+    return NgspiceResult(plots[0], warnings, output, text, plots, measures, [name for name, _ in named])
