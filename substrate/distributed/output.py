@@ -42,15 +42,13 @@ def plot_bounce_diagram(solution: LineSolution, path: str | os.PathLike, line: s
     The lattice panel draws the wavefront zig-zag of ``line`` (default: the first line) with the
     line's end voltages read from the solution in the middle of each plateau.
     """
-    import matplotlib.pyplot as plt
-
-    from ..plotting import save_figure
+    from ..plotting import save_figure, subplots
 
     name = line or next(iter(solution.V))
     delay = solution.delays[name]
     scale, unit = _time_unit(solution.t[-1])
     t = solution.t / scale
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained",
+    figure, (left, right) = subplots(1, 2, figsize=(13, 5), layout="constrained",
                                          gridspec_kw={"width_ratios": [3, 2]})
     for port, v in solution.voltage.items():
         left.plot(t, v, label=f"V({port})")
@@ -88,14 +86,12 @@ def plot_bounce_diagram(solution: LineSolution, path: str | os.PathLike, line: s
 
 def plot_field(solution: LineSolution, path: str | os.PathLike, title: str = "") -> Path:
     """Heat maps of ``V(s, t)`` (one panel per line): position against time."""
-    import matplotlib.pyplot as plt
-
-    from ..plotting import save_figure
+    from ..plotting import save_figure, subplots
 
     names = list(solution.V)
     scale, unit = _time_unit(solution.t[-1])
     vmax = max(np.max(np.abs(v)) for v in solution.V.values()) or 1.0
-    figure, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names) + 1.5, 5), layout="constrained",
+    figure, axes = subplots(1, len(names), figsize=(4.5 * len(names) + 1.5, 5), layout="constrained",
                                 squeeze=False)
     for axis, name in zip(axes[0], names):
         image = axis.pcolormesh(solution.positions[name][0], solution.t / scale, solution.V[name], shading="nearest",
