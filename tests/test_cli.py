@@ -144,3 +144,16 @@ def test_train_data_errors_name_the_file_and_the_problem(tmp_path, capsys, name,
     assert main(["train", "--data", str(path), "--out", str(out), "--no-progress"]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_relax_and_line_show_progress_on_stderr(tmp_path, capsys):
+    from conftest import EXAMPLES
+
+    assert main(["relax", "--sizes", "2,3,2", "--out", str(tmp_path / "s.png")]) == 0
+    err = capsys.readouterr().err
+    assert "relax: 100%" in err and "2/2" in err
+    assert main(["line", str(EXAMPLES / "line_config.toml"), "--out", str(tmp_path / "l"), "--set", "simulation.t_end=1e-9"]) == 0
+    err = capsys.readouterr().err
+    assert "line: 100%" in err and "2/2" in err
+    assert main(["relax", "--sizes", "2,3,2", "--out", str(tmp_path / "s.png"), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
