@@ -340,7 +340,7 @@ def check_parameter_expression(text, known, where: str) -> None:
             "+ - * / ( ) , . ^ < > = ! & | ? :")
     if text.count("(") != text.count(")"):
         raise ConfigurationError(f"{where}: parameter expression {text!r} has unbalanced parentheses")
-    for match in _IDENTIFIER.finditer(re.sub(r"\d+\.?\d*(?:[eE][-+]?\d+)?[A-Za-z]*", " ", text)):
+    for match in _IDENTIFIER.finditer(re.sub(r"(?<![A-Za-z0-9_.])(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?[A-Za-z]*", " ", text)):
         token = match.group(0)
         if not _FUNCTIONS_OK.match(token) and token.lower() not in known and token.lower() != "pi":
             raise ConfigurationError(

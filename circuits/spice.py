@@ -148,9 +148,7 @@ _REFUSED = {
     ".inc": ".include reads another file (paste its content instead)",
     ".lib": ".lib reads another file (paste its content instead)",
     ".endl": ".lib reads another file (paste its content instead)",
-    ".shell": "it runs a shell command",
     "shell": "it runs a shell command",
-    ".exec": "it runs ngspice commands",
 }
 
 
@@ -405,13 +403,7 @@ def parse(text: str) -> Netlist:
             reader.fail(f"unsupported dot command {tokens[0]!r} (supported: .param .options .subckt .ends .model "
                         ".op .dc .ac .tran .meas .end)")
         else:
-            try:
-                element = reader.element(models)
-            except SpiceSyntaxError:
-                raise
-            except ConfigurationError as error:  # the element's own validation
-                raise SpiceSyntaxError(f"{reader.where}{error}") from None
-            (scope[3] if scope is not None else elements).append(element)
+            (scope[3] if scope is not None else elements).append(reader.element(models))
     if not ended:
         raise SpiceSyntaxError("missing .end")
     analysis = analyses[0] if len(analyses) == 1 else tuple(analyses) if analyses else Op()

@@ -106,11 +106,13 @@ def netlists(draw, wide=True):
                     Capacitor("C_mid", "mid", "0", Param("cm"))), (("rt", draw(value)), ("rb", draw(value)), ("cm", draw(cap)))),)
             params = tuple((name, draw(cap if name == "cm" else value)) for name in draw(st.sets(st.sampled_from(["rt", "rb", "cm"]))))
             elements.append(Instance(f"X{index}", (a, fresh), "divider", params))
-    analysis = draw(st.sampled_from([Op(), Tran(1e-9, 1e-7, None, False), Tran(1e-9, 1e-7, 1e-9, True),
-                                     (Op(), DCSweep("I_g0", -1.0, 1.0, 0.25)), AC("dec", 3, 1e3, 1e6),
-                                     Tran(1e-9, 1e-7, 1e-9, False, 2e-8)]))
+    analyses = [Op(), Tran(1e-9, 1e-7, None, False), Tran(1e-9, 1e-7, 1e-9, True)]
+    if wide:  # the round trip also covers .dc, .ac, a .tran start and .param expressions (the physical
+        # netlists that ngspice runs keep their original draws: random feedback can make them unstable)
+        analyses += [(Op(), DCSweep("I_g0", -1.0, 1.0, 0.25)), AC("dec", 3, 1e3, 1e6), Tran(1e-9, 1e-7, 1e-9, False, 2e-8)]
+    analysis = draw(st.sampled_from(analyses))
     params = ()
-    if draw(st.booleans()):  # a .param and a resistor whose value is an expression of it
+    if wide and draw(st.booleans()):  # a .param and a resistor whose value is an expression of it
         params = (("pa", draw(value)),)
         elements.append(Resistor("R_param", nodes[0], "0", Param(draw(st.sampled_from(["pa", "2*pa", "pa+1"])))))
     return Netlist("random netlist", tuple(elements), analysis, subckts, (("reltol", 1e-6),), params)

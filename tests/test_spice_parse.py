@@ -134,3 +134,5 @@ def test_param_expressions_are_validated():
         Netlist("t", [Resistor("R1", "a", "0", Param("2*a+b")), Resistor("R2", "a", "0", 1.0)], params=(("a", 1.0),))
     n = Netlist("t", [Resistor("R1", "a", "0", Param("2*a+sqrt(a)")), Resistor("R2", "a", "0", 1.0)], params=(("a", 1.0),))
     assert "R1 a 0 {2*a+sqrt(a)}" in spice.write(n)
+    # names with digits and numbers with suffixes are told apart: x1 is a name, 1k a number
+    Netlist("t", [Resistor("R1", "a", "0", Param("2*x1+1k*x1+.5meg")), Resistor("R2", "a", "0", 1.0)], params=(("x1", 1.0),))
