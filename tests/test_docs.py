@@ -11,10 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# docs/lines.md's tour took 304 s here (2 shared cores): too slow for the 15-minute CI budget until it
-# is made lighter, so it is not run by this test
-SLOW = {"lines.md"}
-DOCS = sorted(path for path in (ROOT / "docs").glob("*.md") if "```python" in path.read_text() and path.name not in SLOW)
+DOCS = sorted(path for path in (ROOT / "docs").glob("*.md") if "```python" in path.read_text())
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[path.name for path in DOCS])
