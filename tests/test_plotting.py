@@ -35,3 +35,14 @@ def test_plot_worldsheet_returns_a_figure_with_labelled_axes(tmp_path):
     assert all(axis.get_xlabel() and axis.get_ylabel() for axis in figure.axes[:3])
     assert (tmp_path / "sheet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert save_figure(figure, tmp_path / "again.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_line_plot_helpers_return_figures(tmp_path):
+    from substrate.lines import Line, Resistor, Step, Thevenin, plot_bounce_diagram, plot_field, simulate
+
+    solution = simulate(Line.from_impedance(50.0, 1e-9), t_end=4e-9, cells=20, source=Thevenin(Step(1.0), 50.0),
+                        load=Resistor(150.0))
+    bounce = plot_bounce_diagram(solution, title="t")
+    field = plot_field(solution, tmp_path / "field.png")
+    assert isinstance(bounce, Figure) and isinstance(field, Figure)
+    assert all(axis.get_xlabel() for axis in bounce.axes) and (tmp_path / "field.png").stat().st_size > 1000
