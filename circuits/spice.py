@@ -342,6 +342,7 @@ def parse(text: str) -> Netlist:
             models[match.group(1).lower()] = tuple(reader.number_or_param(values[k]) for k in ("r", "l", "g", "c", "len"))
     elements, subckts, options, params, analyses, measures = [], [], [], [], [], []
     ended, scope = False, None  # scope: (name, ports, params, elements) inside .subckt
+    defined = {}  # element name -> the line that defines it, for the model's validation errors
     for number, line in body:
         reader = _Reader(number, line)
         if ended:
@@ -403,8 +404,18 @@ def parse(text: str) -> Netlist:
             reader.fail(f"unsupported dot command {tokens[0]!r} (supported: .param .options .subckt .ends .model "
                         ".op .dc .ac .tran .meas .end)")
         else:
-            (scope[3] if scope is not None else elements).append(reader.element(models))
+            element = reader.element(models)
+            defined.setdefault(element.name.lower(), number)
+            (scope[3] if scope is not None else elements).append(element)
     if not ended:
         raise SpiceSyntaxError("missing .end")
     analysis = analyses[0] if len(analyses) == 1 else tuple(analyses) if analyses else Op()
-    return Netlist(title, tuple(elements), analysis, tuple(subckts), tuple(options), tuple(params), tuple(measures))
+    try:
+        return Netlist(title, tuple(elements), analysis, tuple(subckts), tuple(options), tuple(params), tuple(measures))
+    except SpiceSyntaxError:
+        raise
+    except ConfigurationError as error:  # the model's validation: name the line of the element it names
+        found = re.search(r"element '([^']+)'", str(error))
+        if found and found.group(1).lower() in defined:
+            raise SpiceSyntaxError(f"line {defined[found.group(1).lower()]}: {error}") from None
+        raise
