@@ -259,10 +259,13 @@ def verify(path, tolerance: float | None = None, progress: bool = False) -> dict
         text = path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError) as error:
         raise ConfigurationError(f"{path} cannot be read as UTF-8 text ({error})") from None
-    parsed = spice.parse(text)  # refuses a dot command on the title line, .control, .include, .lib, shell
+    if tolerance is not None:
+        tolerance = check_positive("tolerance", tolerance)
     sidecar = path.with_suffix(".json")
     if not sidecar.exists():
-        with Phases(["run ngspice"], progress, label="verify"):
+        with Phases(["parse the netlist", "run ngspice"], progress, label="verify") as bar:
+            parsed = spice.parse(text)  # refuses a dot command on the title line, .control, .include, .lib, shell
+            bar.next(f"{len(parsed.elements)} elements")
             result = ngspice.run(parsed)
         return {"format": None, "error": None, "tolerance": None, "passed": not result.warnings,
                 "warnings": result.warnings, "points": len(next(iter(result.vectors.values()))), "netlist": str(path)}
@@ -275,14 +278,17 @@ def verify(path, tolerance: float | None = None, progress: bool = False) -> dict
                                  "differs); re-export the netlist")
     net = load_network(network_file)
     fmt = meta["format"]
-    with Phases(["rebuild the circuit", "run ngspice", "compare"], progress, label=f"verify {fmt}") as bar:
+    phases = ["parse the netlist", "rebuild the circuit", "run ngspice", "compare"]
+    with Phases(phases, progress, label=f"verify {fmt}") as bar:
+        parsed = spice.parse(text)  # refuses a dot command on the title line, .control, .include, .lib, shell
+        bar.next(f"{len(parsed.elements)} elements")
         circuit = build(net, meta)
         if parsed != circuit.netlist:
             raise ConfigurationError(f"{path} differs from the circuit its network and {sidecar.name} give: re-export it")
-        bar.next(f"{len(circuit.netlist.elements)} elements")
+        bar.next()
         report = _compare(net, meta, circuit, bar)
-    tolerance = report.pop("default") if tolerance is None else check_positive("tolerance", tolerance)
-    report.pop("default", None)
+    default = report.pop("default")
+    tolerance = default if tolerance is None else tolerance
     report.update(format=fmt, tolerance=tolerance, netlist=str(path),
                   passed=report["error"] <= tolerance and not report["warnings"])
     return report
