@@ -38,13 +38,14 @@ class NgspiceError(SubstrateError):
 
 @dataclass
 class NgspiceResult:
-    """Vectors of one ngspice analysis.
+    """Vectors of an ngspice run (every analysis) and its ``.meas`` values.
 
     Attributes
     ----------
     vectors : dict of str -> ndarray
-        Lower-case names as ngspice writes them (``"time"``, ``"v(out0)"``, ``"i(v1)"``); voltages in V,
-        currents in A, time in s. An ``.op`` gives arrays of length 1.
+        The first plot (the only one for a single analysis): lower-case names as ngspice writes them
+        (``"time"``, ``"v(out0)"``, ``"i(v1)"``); voltages in V, currents in A, time in s, frequency in
+        Hz (``.ac`` vectors are complex). An ``.op`` gives arrays of length 1.
     warnings : list of str
         Lines of ngspice's output that are warnings or notes (the compatibility-mode banner excluded).
     output : str
@@ -52,8 +53,8 @@ class NgspiceResult:
     netlist_text : str
         The text that was simulated.
     plots : list of dict
-        Every analysis's vectors in the order ngspice ran them (``plots[0]`` is ``vectors``; ngspice
-        runs ``.op`` and ``.ac`` before ``.dc`` and ``.tran`` whatever the netlist's order); see
+        Every analysis's vectors in the order of ngspice's raw file (``plots[0]`` is ``vectors``); that
+        is not the netlist's order (for ``.op .dc .tran .ac`` ngspice writes AC, DC, OP, TRAN): use
         :meth:`analysis`.
     plot_names : list of str
         ngspice's name of each plot (``"Transient Analysis"``, ``"AC Analysis"``, ...).
