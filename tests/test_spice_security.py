@@ -4,8 +4,10 @@ sidecars get clear errors."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from substrate.errors import ConfigurationError
 
 # a folder holding a file that, if ngspice ever reads it, runs a shell command writing a sentinel
 TRAP = Path(tempfile.mkdtemp(prefix="substrate-trap-"))
+atexit.register(shutil.rmtree, TRAP, ignore_errors=True)
 SENTINEL = TRAP / "executed"
 (TRAP / "evil.inc").write_text(f"* trap\n.control\nshell touch {SENTINEL}\n.endc\n")
 (TRAP / "evil.lib").write_text(f"* trap\n.lib sect\n.control\nshell touch {SENTINEL}\n.endc\n.endl sect\n")
@@ -138,7 +141,6 @@ def test_parse_refuses_what_could_execute_with_line_number_and_reason(line, reas
 # --- the raw-file reader ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def raw_file(tmp_path_factory):
-    import shutil
     import subprocess
 
     if shutil.which("ngspice") is None:
