@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .overrides import add_argument as add_overrides
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -16,11 +18,14 @@ def register(subparsers) -> None:
     parser.add_argument("config", help="TOML configuration file")
     parser.add_argument("--out", default=None,
                         help="output folder (default: <config folder>/<config name>_out)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_overrides(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..distributed.config import load_config
+    from ..progress import Phases
     from ..distributed.mol import simulate
     from ..distributed.output import write_line_outputs
     from ..io import check_output_folder, read_text
@@ -28,12 +33,14 @@ def run(args: argparse.Namespace) -> int:
 
     config = Path(args.config)
     read_text(config, "config file")  # a missing, unreadable or non-UTF-8 file: one clear line
-    network, options = load_config(config)  # validates everything before any work
+    network, options = load_config(config, args.overrides)  # validates everything before any work
     out = Path(args.out) if args.out else config.parent / f"{config.stem}_out"
     check_output_folder(out)
     check_memory(line_memory(network, options))
-    solution = simulate(network, **options)
-    result = write_line_outputs(solution, out, title=f"{config.name}: {len(network.lines)} line(s)")
+    with Phases(["simulate", "write outputs"], not args.no_progress, label="line") as bar:
+        solution = simulate(network, **options)
+        bar.next()
+        result = write_line_outputs(solution, out, title=f"{config.name}: {len(network.lines)} line(s)")
     summary = result["summary"]
     print(f"simulated {len(network.lines)} line(s), {len(network.ports)} port(s) to t = {summary['t_end_s']:.4g} s")
     for port, v in summary["final_port_voltage_V"].items():

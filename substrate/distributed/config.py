@@ -143,8 +143,11 @@ def parse_config(data: dict) -> tuple[LineNetwork, dict]:
     return network, sim
 
 
-def load_config(path) -> tuple[LineNetwork, dict]:
-    """Read and validate a TOML line configuration; return ``(network, simulate_keywords)``."""
+def load_config(path, overrides=()) -> tuple[LineNetwork, dict]:
+    """Read and validate a TOML line configuration; return ``(network, simulate_keywords)``.
+
+    ``overrides``: ``"key=value"`` strings (``--set``, see :mod:`substrate.commands.overrides`) applied
+    to the file's tables before validation."""
     path = Path(path)
     if not path.is_file():
         raise ConfigurationError(f"config file {str(path)!r} does not exist")
@@ -152,4 +155,8 @@ def load_config(path) -> tuple[LineNetwork, dict]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigurationError(f"{path}: invalid TOML: {error}") from None
+    if overrides:
+        from ..commands.overrides import apply_overrides
+
+        data = apply_overrides(data, overrides)
     return parse_config(data)
