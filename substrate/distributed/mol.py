@@ -96,8 +96,14 @@ class Discretisation:
     """The assembled semi-discrete system of a :class:`LineNetwork` (see module docstring).
 
     Global voltage unknowns: the network nodes first (in ``network.nodes`` order), then each line's
-    interior nodes. ``line_nodes[name]`` are the global voltage indices of a line's ``N + 1`` nodes
-    from s = 0 to s = length; ``line_cells[name]`` its slice of cell currents.
+    interior nodes. Cell ``c`` (a current unknown) runs from node ``left[c]`` to node ``right[c]``
+    (towards increasing s), so ``D`` has ``-1`` at ``(c, left[c])`` and ``+1`` at ``(c, right[c])``;
+    ``cell_line[c]`` is the index (in ``network.lines`` order) of the line that owns it.
+    ``line_nodes[name]`` are the global voltage indices of a line's ``N + 1`` nodes from s = 0 to
+    s = length, ``line_cells[name]`` its slice of cell currents and ``line_shunt[name]`` its share of
+    the node conductances ``G_n`` (S). ``cap`` (F), ``shunt`` (S) per node; ``ind`` (H), ``res``
+    (ohm) per cell. This is the one telegrapher discretisation of the package: the solve_ivp
+    integrators and the compiled leapfrog both advance it.
     """
 
     network: LineNetwork
@@ -112,6 +118,9 @@ class Discretisation:
     ind: np.ndarray
     res: np.ndarray
     D: sp.csr_matrix
+    left: np.ndarray
+    right: np.ndarray
+    cell_line: np.ndarray
 
     @property
     def n_nodes(self) -> int:
@@ -120,6 +129,21 @@ class Discretisation:
     @property
     def n_cells(self) -> int:
         return len(self.ind)
+
+    @property
+    def line_shunt_matrix(self) -> sp.csr_matrix:
+        """``(n_lines, n_nodes)`` matrix whose row k holds line k's share of ``G_n`` at its nodes (S)."""
+        names = list(self.network.lines)
+        rows = np.repeat(np.arange(len(names)), [len(self.line_nodes[n]) for n in names])
+        return sp.csr_matrix((np.concatenate([self.line_shunt[n] for n in names]),
+                              (rows, np.concatenate([self.line_nodes[n] for n in names]))),
+                             shape=(len(names), self.n_nodes))
+
+    @property
+    def line_resistance_matrix(self) -> sp.csr_matrix:
+        """``(n_lines, n_cells)`` matrix whose row k holds line k's cell resistances ``R_c`` (ohm)."""
+        return sp.csr_matrix((self.res, (self.cell_line, np.arange(self.n_cells))),
+                             shape=(len(self.network.lines), self.n_cells))
 
 
 def _cells_per_line(network: LineNetwork, cells) -> dict:
@@ -139,38 +163,62 @@ def _cells_per_line(network: LineNetwork, cells) -> dict:
     return {name: int(n) for name, n in result.items()}
 
 
+def _line_arrays(network: LineNetwork) -> dict:
+    """Per-line parameters as arrays in ``network.lines`` order (m, ohm/m, H/m, S/m, F/m)."""
+    lines = [line for line, _, _ in network.lines.values()]
+    return {key: np.array([getattr(line, key) for line in lines])
+            for key in ("length", "resistance", "inductance", "conductance", "capacitance")}
+
+
 def discretise(network: LineNetwork, cells=100, method: str = "fd") -> Discretisation:
-    """Assemble the semi-discrete system of ``network`` with ``cells`` per line (int or dict by line)."""
+    """Assemble the semi-discrete system of ``network`` with ``cells`` per line (int or dict by line).
+
+    Vectorised over lines and cells for ``method="fd"``; ``"fem"`` assembles each line with
+    scikit-fem and joins them the same way.
+    """
     if method not in METHODS:
         raise ConfigurationError(f"method = {method!r} is not one of {list(METHODS)}")
     cells = _cells_per_line(network, cells)
-    operators = line_operators_fd if method == "fd" else line_operators_fem
+    names = list(network.lines)
     node_index = {node: i for i, node in enumerate(network.nodes)}
-    n_nodes, n_cells = len(node_index), 0
-    line_nodes, line_cells, parts = {}, {}, []
-    for name, (line, start, end) in network.lines.items():
-        N = cells[name]
-        interior = np.arange(n_nodes, n_nodes + N - 1)
-        n_nodes += N - 1
-        line_nodes[name] = np.concatenate([[node_index[start]], interior, [node_index[end]]]).astype(int)
-        line_cells[name] = slice(n_cells, n_cells + N)
-        n_cells += N
-        parts.append(operators(line, N))
-    cap, shunt = np.zeros(n_nodes), np.zeros(n_nodes)
-    line_shunt = {}
-    rows, cols, vals = [], [], []
-    for (name, nodes), (c, g, _, _, D) in zip(line_nodes.items(), parts):
-        np.add.at(cap, nodes, c)
-        np.add.at(shunt, nodes, g)
-        line_shunt[name] = g
-        D = D.tocoo()
-        rows.append(D.row + line_cells[name].start)
-        cols.append(nodes[D.col])
-        vals.append(D.data)
-    D = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_cells, n_nodes))
-    ind = np.concatenate([p[2] for p in parts])
-    res = np.concatenate([p[3] for p in parts])
-    return Discretisation(network, method, cells, node_index, line_nodes, line_cells, line_shunt, cap, shunt, ind, res, D)
+    N = np.array([cells[name] for name in names])
+    start = np.array([node_index[s] for _, s, _ in network.lines.values()])
+    end = np.array([node_index[e] for _, _, e in network.lines.values()])
+    n_net, n_lines = len(node_index), len(names)
+    first_cell = np.concatenate([[0], np.cumsum(N)])
+    first_node = np.concatenate([[0], np.cumsum(N + 1)])  # offsets into the per-line node lists
+    first_interior = n_net + np.concatenate([[0], np.cumsum(N - 1)])
+    n_nodes, n_cells = int(first_interior[-1]), int(first_cell[-1])
+
+    def global_node(owner, m):
+        """Global voltage index of local node ``m`` (0..N) of line ``owner``."""
+        return np.where(m == 0, start[owner], np.where(m == N[owner], end[owner], first_interior[owner] + m - 1))
+
+    cell_line = np.repeat(np.arange(n_lines), N)
+    local = np.arange(n_cells) - first_cell[cell_line]
+    left, right = global_node(cell_line, local), global_node(cell_line, local + 1)
+    node_line = np.repeat(np.arange(n_lines), N + 1)
+    node_local = np.arange(int(first_node[-1])) - first_node[node_line]
+    nodes = global_node(node_line, node_local)
+    if method == "fd":
+        p = _line_arrays(network)
+        dx = p["length"] / N
+        weight = dx[node_line] * np.where((node_local == 0) | (node_local == N[node_line]), 0.5, 1.0)
+        c_entries, g_entries = p["capacitance"][node_line] * weight, p["conductance"][node_line] * weight
+        ind, res = (p["inductance"] * dx)[cell_line], (p["resistance"] * dx)[cell_line]
+    else:
+        parts = [line_operators_fem(line, cells[name]) for name, (line, _, _) in network.lines.items()]
+        c_entries, g_entries, ind, res = (np.concatenate([part[k] for part in parts]) for k in range(4))
+    cap = np.bincount(nodes, c_entries, minlength=n_nodes)
+    shunt = np.bincount(nodes, g_entries, minlength=n_nodes)
+    D = sp.csr_matrix((np.tile([-1.0, 1.0], n_cells), np.stack([left, right], axis=1).ravel(),
+                       np.arange(0, 2 * n_cells + 1, 2)), shape=(n_cells, n_nodes))
+    D.sort_indices()
+    line_nodes = {name: nodes[first_node[k]:first_node[k + 1]] for k, name in enumerate(names)}
+    line_cells = {name: slice(int(first_cell[k]), int(first_cell[k + 1])) for k, name in enumerate(names)}
+    line_shunt = {name: g_entries[first_node[k]:first_node[k + 1]] for k, name in enumerate(names)}
+    return Discretisation(network, method, cells, node_index, line_nodes, line_cells, line_shunt, cap, shunt, ind,
+                          res, D, left, right, cell_line)
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,13 +420,7 @@ def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, ato
     res_nodes = np.array([j for _, j, _ in resistors], dtype=int)
     res_g = np.array([1.0 / term.ohms for _, _, term in resistors])
 
-    # per-line dissipation weights: line k dissipates sum(shunt V^2) over its nodes + sum(R_c I^2) over its cells
-    line_shunt_matrix = sp.csr_matrix(
-        (np.concatenate([disc.line_shunt[name] for name in lines]),
-         (np.concatenate([np.full(len(disc.line_nodes[name]), k) for k, name in enumerate(lines)]),
-          np.concatenate([disc.line_nodes[name] for name in lines]))), shape=(n_lines, nV))
-    cell_owner = np.concatenate([np.full(disc.cells[name], k) for k, name in enumerate(lines)])
-    line_res_matrix = sp.csr_matrix((disc.res, (cell_owner, np.arange(nI))), shape=(n_lines, nI))
+    line_shunt_matrix, line_res_matrix = disc.line_shunt_matrix, disc.line_resistance_matrix
 
     def source_values(t):
         return np.array([float(term.waveform(t)) for _, _, term in sources])
