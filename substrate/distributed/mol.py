@@ -20,6 +20,7 @@ each line's dissipation, each port's dissipation and each source's injected powe
 holds to the solver tolerance.
 
 Time: any :func:`scipy.integrate.solve_ivp` method (implicit ones get the analytic sparse Jacobian),
+``"leapfrog"`` (the compiled fixed-step staggered leapfrog of :mod:`substrate.distributed.leapfrog`),
 or ``"characteristic"``: the exact fixed-step shift of forward and backward waves for lossless
 (and distortionless) lines at Courant number 1.
 """
@@ -39,10 +40,12 @@ from .lines import (
     check_termination,
 )
 
-__all__ = ["simulate", "LineSolution", "Discretisation", "discretise", "SOLVE_IVP_METHODS", "METHODS"]
+__all__ = ["simulate", "LineSolution", "Discretisation", "discretise", "terminals", "Terminals", "SOLVE_IVP_METHODS",
+           "INTEGRATORS", "METHODS"]
 
 SOLVE_IVP_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 IMPLICIT = ("Radau", "BDF", "LSODA")
+INTEGRATORS = SOLVE_IVP_METHODS + ("leapfrog", "characteristic")
 METHODS = ("fd", "fem")
 
 
@@ -307,7 +310,7 @@ def _network(target, source, load) -> LineNetwork:
     raise ConfigurationError(f"simulate needs a Line or a LineNetwork, got {type(target).__name__}")
 
 
-def simulate(target, *, t_end: float, cells=100, method: str = "fd", integrator: str = "RK45",
+def simulate(target, *, t_end: float, cells=None, method: str = "fd", integrator: str = "RK45",
              source: Termination | None = None, load: Termination | None = None, samples: int = 501,
              rtol: float = 1e-6, atol: float = 1e-9, max_step: float | None = None, dt: float | None = None,
              ) -> LineSolution:
@@ -320,18 +323,22 @@ def simulate(target, *, t_end: float, cells=100, method: str = "fd", integrator:
         ``"source"`` and ``"load"``) or a network with its own terminations.
     t_end : float
         End time in s (> 0).
-    cells : int or dict
-        Cells per line (or per line name). For ``"characteristic"`` the cells follow from ``dt``
-        when ``dt`` is given.
+    cells : int or dict, optional
+        Cells per line (or per line name); default 100. For ``"characteristic"`` the cells follow
+        from ``dt`` when ``dt`` is given; for ``"leapfrog"`` with ``dt`` and no ``cells`` each line
+        gets ``floor(delay/dt)`` cells (Courant number <= 1, as close to 1 as possible).
     method : {"fd", "fem"}
         Spatial discretisation (staggered finite differences or scikit-fem P1/P0 lumped).
     integrator : str
-        Any :func:`~scipy.integrate.solve_ivp` method, or ``"characteristic"`` (exact shift at
-        Courant number 1; lossless or distortionless lines only).
+        Any :func:`~scipy.integrate.solve_ivp` method; ``"leapfrog"``: the compiled staggered
+        (Yee) leapfrog at a fixed step, second order, Courant number <= 1 on every line, any
+        lines and terminations (:mod:`substrate.distributed.leapfrog`); or ``"characteristic"``
+        (exact shift at Courant number 1; lossless or distortionless lines only).
     source, load : Termination
         Terminations of a single line.
     samples : int
-        Output samples, uniformly spaced over ``[0, t_end]`` (solve_ivp integrators).
+        Output samples, uniformly spaced over ``[0, t_end]`` (solve_ivp integrators; the fixed-step
+        integrators report every step).
     rtol, atol : float
         Solver tolerances; ``atol`` in V for node voltages (``atol / Z`` in A for currents, with the
         smallest line impedance ``Z``; the energy integrals are held to ``rtol`` alone). The energy
@@ -339,8 +346,8 @@ def simulate(target, *, t_end: float, cells=100, method: str = "fd", integrator:
     max_step : float, optional
         Largest solver step in s; default one cell transit time (so no source edge is stepped over).
     dt : float, optional
-        Fixed step in s of the characteristic integrator; each line's Courant number
-        ``dt cells / delay`` must be exactly 1 (``> 1`` breaks the Courant limit).
+        Fixed step in s of the leapfrog (Courant number ``dt cells / delay <= 1`` on every line;
+        default ``min(delay/cells)``) or of the characteristic integrator (Courant number exactly 1).
 
     Returns
     -------
@@ -351,14 +358,17 @@ def simulate(target, *, t_end: float, cells=100, method: str = "fd", integrator:
     if method not in METHODS:
         raise ConfigurationError(f"method = {method!r} is not one of {list(METHODS)}")
     if integrator == "characteristic":  # the exact shift needs no spatial operator: method is irrelevant
-        return _characteristic(network, t_end, cells, dt)
+        return _characteristic(network, t_end, 100 if cells is None else cells, dt)
+    if integrator == "leapfrog":
+        from .leapfrog import leapfrog
+
+        return leapfrog(network, t_end, cells, dt, method)
     if integrator not in SOLVE_IVP_METHODS:
-        raise ConfigurationError(
-            f"integrator = {integrator!r} is not one of {list(SOLVE_IVP_METHODS) + ['characteristic']}"
-        )
+        raise ConfigurationError(f"integrator = {integrator!r} is not one of {list(INTEGRATORS)}")
     if dt is not None:
-        raise ConfigurationError(f"dt = {dt!r} is a fixed step for integrator='characteristic' only; "
+        raise ConfigurationError(f"dt = {dt!r} is a fixed step for integrator='leapfrog' or 'characteristic' only; "
                                  f"{integrator} chooses its own steps (use max_step)")
+    cells = 100 if cells is None else cells
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
         raise ConfigurationError(f"samples = {samples!r} must be an integer >= 2")
     rtol = check_range("rtol", rtol, 0.0, 1.0, low_inclusive=False)
@@ -381,14 +391,29 @@ def _slope(function, a):
     return (np.asarray(function(a + h), dtype=float) - np.asarray(function(a - h), dtype=float)) / (2 * h)
 
 
-def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, atol, max_step) -> LineSolution:
+@dataclass
+class Terminals:
+    """The terminations of a discretised network as node data (shared by the time integrators).
+
+    ``cap`` is the node capacitance with terminating capacitors added (F), ``conductance`` the
+    terminations' conductance to ground per node (resistors and Thevenin source resistances, S),
+    ``mask`` 0 at shorted nodes and 1 elsewhere; ``sources`` and ``resistors`` hold
+    ``(port, node, termination)``, ``reflecting`` holds ``(port, node, cell, sign, z0, reflect)``
+    with the line-end cell, the sign of its current towards the load and the line's impedance.
+    """
+
+    cap: np.ndarray
+    conductance: np.ndarray
+    mask: np.ndarray
+    sources: list
+    resistors: list
+    reflecting: list
+
+
+def terminals(disc: Discretisation) -> Terminals:
+    """Collect the terminations of ``disc.network`` onto the discretisation's voltage nodes."""
     network = disc.network
-    nV, nI = disc.n_nodes, disc.n_cells
-    ports = network.ports
-    lines = list(network.lines)
-    cap = disc.cap.copy()
-    conductance = np.zeros(nV)  # termination conductances (resistors, Thevenin source resistances)
-    mask = np.ones(nV)
+    cap, conductance, mask = disc.cap.copy(), np.zeros(disc.n_nodes), np.ones(disc.n_nodes)
     sources, resistors, reflecting = [], [], []
     for p, (node, term) in enumerate(network.terminations.items()):
         j = disc.node_index[node]
@@ -407,6 +432,17 @@ def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, ato
             cell = disc.line_cells[name].stop - 1 if node == end else disc.line_cells[name].start
             sign = 1.0 if node == end else -1.0
             reflecting.append((p, j, cell, sign, line.characteristic_impedance, term.reflect))
+    return Terminals(cap, conductance, mask, sources, resistors, reflecting)
+
+
+def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, atol, max_step) -> LineSolution:
+    network = disc.network
+    nV, nI = disc.n_nodes, disc.n_cells
+    ports = network.ports
+    lines = list(network.lines)
+    ends = terminals(disc)
+    cap, conductance, mask = ends.cap, ends.conductance, ends.mask
+    sources, resistors, reflecting = ends.sources, ends.resistors, ends.reflecting
     scale = mask / cap
     n_lines, n_ports = len(lines), len(ports)
     nE = n_lines + 2 * n_ports  # line dissipation, port dissipation, port injection

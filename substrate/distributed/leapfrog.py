@@ -1,0 +1,336 @@
+"""The staggered (Yee) leapfrog on the telegrapher discretisation, compiled with numba.
+
+Voltages ``V^n`` live on the nodes at ``t_n = n dt``, currents ``I^{n+1/2}`` on the cells at
+``t_{n+1/2}``; with the operators of :func:`~substrate.distributed.mol.discretise`
+
+.. math::
+
+    L_c \\frac{I^{n+1/2} - I^{n-1/2}}{\\Delta t} = -D V^n - R_c \\frac{I^{n+1/2} + I^{n-1/2}}{2},
+    \\qquad
+    C_n \\frac{V^{n+1} - V^n}{\\Delta t} = D^T I^{n+1/2} - G \\frac{V^{n+1} + V^n}{2} + J^{n+1/2},
+
+where ``G`` holds the line shunt and the terminations' conductances (resistors, Thevenin source
+resistances, ``1/Z0`` of reflecting loads), ``J`` their Norton currents (``v_s(t_{n+1/2})/R_s``,
+``2 b/Z0`` with ``b`` the reflected wave), ``C_n`` includes terminating capacitors, and shorted
+nodes stay at 0 V. Every update is explicit (``G`` and ``R_c`` are diagonal), the scheme is second
+order in ``dt`` and ``dx``, stable for Courant number ``c dt/dx <= 1`` on every line, and the exact
+shift on a uniform lossless line at Courant number 1.
+
+Energy: ``E^n = 1/2 V^n C_n V^n + 1/2 I^{n+1/2} L_c I^{n-1/2}`` obeys exactly
+``E^{n+1} - E^n = dt [Vbar (J - G Vbar) - 1/2 I^{n+1/2} R_c (Ibar^{n+1} + Ibar^n)]`` with
+``Vbar = (V^{n+1} + V^n)/2`` and ``Ibar^n = (I^{n+1/2} + I^{n-1/2})/2``, so stored + dissipated =
+injected holds to rounding.
+
+A reflecting load ``b = reflect(a)`` is the one-port ``V = a + b``, ``i = (a - b)/Z0`` (``i`` into
+the load): each step solves the node equation with ``Vbar = a + reflect(a)`` for the arriving wave
+``a`` by Newton's method (a scalar, strictly monotone equation for a passive load, ``|reflect'| <= 1``),
+so the load absorbs ``(a^2 - b^2)/Z0 >= 0``; ``reflect`` is compiled with numba for scalars.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+
+import numba
+import numpy as np
+from numba import types
+
+from ..errors import ConfigurationError, check_positive
+from .lines import Capacitor, LineNetwork, Open, ReflectingLoad, Resistor, Short, Thevenin
+from .mol import LineSolution, _cells_per_line, discretise, terminals
+
+__all__ = ["leapfrog", "leapfrog_cells", "leapfrog_kernel", "compile_reflection", "MAX_HISTORY"]
+
+MAX_HISTORY = 200_000_000  # recorded floats (time steps x unknowns): 1.6 GB
+_REFLECT_SIGNATURE = types.float64(types.float64)
+
+
+@numba.njit(cache=True)
+def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node, src_current, refl_node, refl_z0,
+                    refl_k, refl_c, reflect, cap, ind, res, cell_line, shunt_node, shunt_line, shunt, V, I, load,
+                    stored, line_energy):
+    """Advance the leapfrog from rest, recording every step (see module docstring).
+
+    Parameters
+    ----------
+    dt : float
+        Time step in s.
+    left, right : int64 arrays (n_cells,)
+        Nodes at the two ends of each cell.
+    alpha_i, beta_i : float arrays (n_cells,)
+        Current update ``I <- alpha_i I - beta_i (V[right] - V[left])``: ``(L/dt - R/2)/(L/dt + R/2)``
+        and ``1/(L/dt + R/2)`` (1/ohm).
+    alpha_v, beta_v : float arrays (n_nodes,)
+        Voltage update ``V <- alpha_v V + beta_v inflow``: ``(C/dt - G/2)/(C/dt + G/2)`` and
+        ``1/(C/dt + G/2)`` (ohm), both 0 at shorted nodes.
+    src_node : int64 array (n_sources,); src_current : float array (steps, n_sources)
+        Norton currents (A) of the sources at the half steps.
+    refl_node : int64 array (n_reflecting,); refl_z0, refl_k, refl_c : float arrays
+        Reflecting loads: node, Z0 (ohm), ``2 C/dt + G`` and ``2 C/dt`` of the node (S).
+    reflect : tuple of compiled ``float64(float64)`` functions (at least one; only the first
+        ``n_reflecting`` are used)
+    V : float array (steps + 1, n_nodes), zero on entry
+        Receives ``V^n`` (V).
+    I : float array (steps + 1, n_cells)
+        Receives ``I^{n+1/2}`` (A).
+    cap, ind, res : float arrays
+        Node capacitance with terminating capacitors (F), cell inductance (H) and resistance (ohm).
+    cell_line : int64 array (n_cells,)
+        Line owning each cell.
+    shunt_node, shunt_line : int64 arrays; shunt : float array
+        Each line's share of the node shunt conductance: node, line, value (S).
+    load : float array (steps, n_reflecting)
+        Receives each reflecting load's current ``i^{n+1/2}`` (A, into the load).
+    stored : float array (steps + 1,)
+        Receives the discrete energy ``E^n`` (J).
+    line_energy : float array (steps + 1, n_lines), zero on entry
+        Row n > 0 receives each line's dissipated energy in ``[t_{n-1}, t_n]`` (J); row 0 stays 0.
+    """
+    steps = V.shape[0] - 1
+    n_cells, n_nodes = left.shape[0], V.shape[1]
+    inflow = np.empty(n_nodes)
+    v = np.zeros(n_nodes)  # V^n
+    current = np.zeros(n_cells)  # I^{n-1/2}, then I^{n+1/2}
+    older = np.zeros(n_cells)  # I^{n-3/2}
+    for n in range(steps + 1):
+        energy = 0.0
+        for c in range(n_cells):
+            previous = current[c]
+            new = alpha_i[c] * previous - beta_i[c] * (v[right[c]] - v[left[c]])
+            energy += 0.5 * ind[c] * new * previous
+            # series loss over [t_{n-1}, t_n]: 1/2 I^{n-1/2} R (Ibar^{n-1} + Ibar^n) dt (zero at n = 0)
+            line_energy[n, cell_line[c]] += dt * 0.25 * res[c] * previous * (older[c] + 2.0 * previous + new)
+            older[c] = previous
+            current[c] = new
+        I[n] = current
+        for j in range(n_nodes):
+            energy += 0.5 * cap[j] * v[j] * v[j]
+        stored[n] = energy
+        if n == steps:
+            break
+        inflow[:] = 0.0
+        for c in range(n_cells):
+            inflow[left[c]] -= current[c]
+            inflow[right[c]] += current[c]
+        for s in range(src_node.shape[0]):
+            inflow[src_node[s]] += src_current[n, s]
+        for r in range(refl_node.shape[0]):
+            # k (a + f(a)) + (a - f(a))/z = inflow + 2 C V/dt, i.e. k Vbar + i = ..., solved for a by Newton
+            j, z, k, f = refl_node[r], refl_z0[r], refl_k[r], reflect[r]
+            rhs = inflow[j] + refl_c[r] * v[j]
+            a = 0.5 * v[j]
+            for _ in range(50):
+                h = 1e-6 * (1.0 + abs(a))
+                slope = (f(a + h) - f(a - h)) / (2.0 * h)
+                fa = f(a)
+                step = (k * (a + fa) + (a - fa) / z - rhs) / (k * (1.0 + slope) + (1.0 - slope) / z)
+                a -= step
+                if abs(step) <= 1e-15 * (1.0 + abs(a)):
+                    break
+            fa = f(a)
+            load[n, r] = (a - fa) / z
+            inflow[j] -= load[n, r]
+        for e in range(shunt.shape[0]):  # shunt loss over [t_n, t_{n+1}], first half: V^n
+            line_energy[n + 1, shunt_line[e]] += 0.25 * dt * shunt[e] * v[shunt_node[e]] ** 2
+        for j in range(n_nodes):
+            v[j] = alpha_v[j] * v[j] + beta_v[j] * inflow[j]
+        for e in range(shunt.shape[0]):  # G Vbar^2 dt = G dt (V^n V^n + 2 V^n V^{n+1} + V^{n+1} V^{n+1})/4
+            line_energy[n + 1, shunt_line[e]] += 0.25 * dt * shunt[e] * (v[shunt_node[e]] ** 2 + 2.0 * v[shunt_node[e]] * V[n, shunt_node[e]])
+        V[n + 1] = v
+
+
+_compiled: dict = {}
+
+
+def compile_reflection(reflect, node: str = "?"):
+    """``reflect`` compiled by numba as a ``float64(float64)`` function (cached per function object)."""
+    key = id(reflect)
+    if key in _compiled and _compiled[key][0] is reflect:
+        return _compiled[key][1]
+    try:
+        compiled = numba.njit(_REFLECT_SIGNATURE, cache=False)(reflect)
+    except Exception as error:  # numba raises several error types for code it cannot compile
+        raise ConfigurationError(
+            f"integrator='leapfrog' compiles the ReflectingLoad at node {node!r} with numba for scalar arguments, "
+            f"and that failed ({type(error).__name__}); write reflect with numpy/math scalar operations, or use a "
+            f"solve_ivp integrator"
+        ) from None
+    _compiled[key] = (reflect, compiled)
+    return compiled
+
+
+def _zero_reflection(a):
+    return 0.0
+
+
+def leapfrog_cells(network: LineNetwork, cells, dt) -> tuple[dict, float]:
+    """Cells per line and the step in s so that every line runs at Courant number <= 1.
+
+    With ``dt`` (s) each line gets ``floor(delay/dt)`` cells (Courant number as close to 1 as an
+    integer cell count allows), unless ``cells`` is given, which is then checked. Without ``dt``,
+    ``cells`` (default 100 per line) fixes ``dt = min(delay/cells)`` (Courant number 1 on the
+    finest line).
+    """
+    delays = {name: line.delay for name, (line, _, _) in network.lines.items()}
+    if dt is None:
+        cells = _cells_per_line(network, 100 if cells is None else cells)
+        return cells, min(delays[name] / cells[name] for name in delays)
+    dt = check_positive("dt (s)", dt)
+    if cells is None:
+        for name, delay in delays.items():
+            if delay < dt * (1 - 1e-9):
+                raise ConfigurationError(
+                    f"dt = {dt:g} s is longer than the delay {delay:g} s of line {name!r}: the leapfrog needs at least "
+                    f"one cell per line at Courant number <= 1 (dt <= {min(delays.values()):g} s)"
+                )
+        return {name: max(1, int(math.floor(delay / dt * (1 + 1e-9)))) for name, delay in delays.items()}, dt
+    cells = _cells_per_line(network, cells)
+    for name, delay in delays.items():
+        courant = dt * cells[name] / delay
+        if courant > 1 + 1e-9:
+            raise ConfigurationError(
+                f"dt = {dt:g} s breaks the Courant limit on line {name!r}: Courant number c dt/dx = {courant:g} > 1 "
+                f"with {cells[name]} cells (dt <= {delay / cells[name]:g} s)"
+            )
+    return cells, dt
+
+
+def leapfrog(network: LineNetwork, t_end: float, cells=None, dt: float | None = None,
+             method: str = "fd") -> LineSolution:
+    """Simulate ``network`` from rest to ``t_end`` (s) by the compiled leapfrog; see :func:`~substrate.lines.simulate`.
+
+    Reports every step ``t_n = n dt`` (``n = 0 .. ceil(t_end/dt)``): node voltages, port currents,
+    field snapshots (cell currents averaged to ``t_n``) and the exact discrete energy balance.
+    """
+    t_end = check_positive("t_end (s)", t_end)
+    cells, dt = leapfrog_cells(network, cells, dt)
+    steps = int(math.ceil(t_end / dt - 1e-9))
+    disc = discretise(network, cells, method)
+    if (steps + 1) * (disc.n_nodes + disc.n_cells) > MAX_HISTORY:
+        raise ConfigurationError(
+            f"the leapfrog would record {steps + 1} steps x {disc.n_nodes + disc.n_cells} unknowns, more than "
+            f"{MAX_HISTORY} values; shorten t_end = {t_end:g} s or use fewer cells (dt = {dt:g} s)"
+        )
+    ends = terminals(disc)
+    ports = network.ports
+    reflect = tuple(compile_reflection(r[5], ports[r[0]]) for r in ends.reflecting)
+    g = disc.shunt + ends.conductance
+    denominator_v = ends.cap / dt + 0.5 * g
+    alpha_v = ends.mask * (ends.cap / dt - 0.5 * g) / denominator_v
+    beta_v = ends.mask / denominator_v
+    denominator_i = disc.ind / dt + 0.5 * disc.res
+    alpha_i = (disc.ind / dt - 0.5 * disc.res) / denominator_i
+    beta_i = 1.0 / denominator_i
+    t = dt * np.arange(steps + 1)
+    t_half = t[:-1] + 0.5 * dt
+    source_v = np.array([np.asarray(term.waveform(t_half), dtype=float) for _, _, term in ends.sources]).reshape(
+        len(ends.sources), steps).T
+    source_g = np.array([1.0 / term.resistance for _, _, term in ends.sources])
+    refl_node = np.array([r[1] for r in ends.reflecting], dtype=np.int64)
+    refl_z0 = np.array([r[4] for r in ends.reflecting])
+    V = np.zeros((steps + 1, disc.n_nodes))
+    Ih = np.empty((steps + 1, disc.n_cells))
+    load = np.empty((steps, len(reflect)))
+    stored, line_energy = np.empty(steps + 1), np.zeros((steps + 1, len(network.lines)))
+    shunt_line = np.repeat(np.arange(len(network.lines)), [disc.cells[name] + 1 for name in network.lines])
+    shunt_node = np.concatenate(list(disc.line_nodes.values()))
+    shunt = np.concatenate(list(disc.line_shunt.values()))
+    lossy = shunt != 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.NumbaExperimentalFeatureWarning)
+        leapfrog_kernel(dt, disc.left, disc.right, alpha_i, beta_i, alpha_v, beta_v,
+                        np.array([j for _, j, _ in ends.sources], dtype=np.int64), source_v * source_g,
+                        refl_node, refl_z0, 2 * ends.cap[refl_node] / dt + g[refl_node], 2 * ends.cap[refl_node] / dt,
+                        reflect or (compile_reflection(_zero_reflection),), ends.cap, disc.ind, disc.res,
+                        disc.cell_line, shunt_node[lossy], shunt_line[lossy], shunt[lossy], V, Ih, load, stored,
+                        line_energy)
+    return _solution(disc, ends, dt, t, V, Ih, load, source_v, stored, np.cumsum(line_energy, axis=0))
+
+
+def _cumulative(increments: np.ndarray) -> np.ndarray:
+    """Running sums with a leading zero along axis 0."""
+    return np.concatenate([np.zeros((1,) + increments.shape[1:]), np.cumsum(increments, axis=0)])
+
+
+class _Lazy(Mapping):
+    """A read-only mapping over ``keys`` whose values ``make(key)`` are computed on first access."""
+
+    def __init__(self, keys, make):
+        self._keys, self._make, self._cache = list(keys), make, {}
+
+    def __getitem__(self, key):
+        if key not in self._cache:
+            if key not in self._keys:
+                raise KeyError(key)
+            self._cache[key] = self._make(key)
+        return self._cache[key]
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self):
+        return len(self._keys)
+
+
+def _solution(disc, ends, dt, t, V, Ih, load, source_v, stored, line_energy) -> LineSolution:
+    """Port currents, energies and (lazily) the fields from the recorded histories."""
+    network = disc.network
+
+    def mean_voltage(nodes):  # V at t_{n+1/2}: the mean of V^n and V^{n+1}
+        return 0.5 * (V[1:, nodes] + V[:-1, nodes])
+
+    def mean_current(cells):  # I at t_n: the mean of I^{n-1/2} and I^{n+1/2}
+        I = Ih[:, cells]
+        return 0.5 * (I + np.concatenate([np.zeros((1,) + I.shape[1:]), I[:-1]]))
+
+    voltage, current, dissipated, injected = {}, {}, {}, {}
+    zero, ports = np.zeros_like(t), network.ports
+    # resistors and sources in one vectorised pass each
+    for group, is_source in ((ends.resistors, False), (ends.sources, True)):
+        if not group:
+            continue
+        nodes = np.array([j for _, j, _ in group])
+        ohms = np.array([term.resistance if is_source else term.ohms for _, _, term in group])
+        drive = np.stack([np.asarray(term.waveform(t), dtype=float) for _, _, term in group], 1) if is_source else 0.0
+        vs = source_v if is_source else 0.0
+        port_current = (drive - V[:, nodes]) / ohms
+        drop = vs - mean_voltage(nodes)
+        loss = _cumulative(dt * drop**2 / ohms)
+        gain = _cumulative(dt * vs * drop / ohms) if is_source else None
+        for k, (p, _, _) in enumerate(group):
+            node = ports[p]
+            current[node], dissipated[node] = port_current[:, k], loss[:, k]
+            if is_source:
+                injected[node] = gain[:, k]
+    reflect_index = {r[0]: k for k, r in enumerate(ends.reflecting)}
+    for p, (node, term) in enumerate(network.terminations.items()):
+        j = disc.node_index[node]
+        voltage[node] = V[:, j]
+        if isinstance(term, Open):
+            current[node], dissipated[node] = zero, zero
+        elif isinstance(term, (Short, Capacitor)):
+            cells = np.concatenate([np.flatnonzero(disc.right == j), np.flatnonzero(disc.left == j)])
+            signs = np.where(disc.right[cells] == j, 1.0, -1.0)
+            inflow = mean_current(cells) @ signs - disc.shunt[j] * V[:, j]  # the lines' current into the node
+            current[node] = -inflow * (term.farads / ends.cap[j] if isinstance(term, Capacitor) else 1.0)
+            dissipated[node] = zero
+        elif isinstance(term, ReflectingLoad):
+            i_half = load[:, reflect_index[p]]  # at t_{n+1/2}; averaged to t_n (extrapolated at the last step)
+            i_next = np.concatenate([i_half, [1.5 * i_half[-1] - 0.5 * i_half[-2] if len(i_half) > 1 else i_half[-1]]])
+            current[node] = -0.5 * (i_next + np.concatenate([[0.0], i_half]))
+            dissipated[node] = _cumulative(dt * mean_voltage(j) * i_half)
+
+    def positions(name):
+        x_v = np.linspace(0.0, network.lines[name][0].length, disc.cells[name] + 1)
+        return x_v, 0.5 * (x_v[1:] + x_v[:-1])
+
+    names = list(network.lines)
+    return LineSolution(
+        t=t, voltage=voltage, current=current, node_voltage={node: V[:, j] for node, j in disc.node_index.items()},
+        positions=_Lazy(names, positions), V=_Lazy(names, lambda name: V[:, disc.line_nodes[name]]),
+        I=_Lazy(names, lambda name: mean_current(disc.line_cells[name])), stored=stored, dissipated=dissipated,
+        line_dissipated={name: line_energy[:, k] for k, name in enumerate(names)}, injected=injected,
+        dt=dt, nfev=len(t) - 1, delays={name: line.delay for name, (line, _, _) in network.lines.items()},
+    )
