@@ -22,6 +22,7 @@ time-domain engines are scored against).
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import ConfigurationError, check_positive
 from .lines import PWL, Capacitor, Line, LineNetwork, Open, Pulse, Resistor, Short, Step, Thevenin
@@ -88,16 +89,15 @@ def nodal_admittance(target, s) -> np.ndarray:
     s = _laplace_variable(s)
     _, lines, nodes = _line_index(target)
     n = len(nodes)
-    Y = np.zeros((len(s), n, n), dtype=complex)
     stamps = [line_admittance(line, s) for line, _, _ in lines]
     i = np.array([a for _, a, _ in lines])
     j = np.array([b for _, _, b in lines])
     self_y = np.stack([st[0] for st in stamps], 1)
     mutual = np.stack([st[1] for st in stamps], 1)
-    rows = np.concatenate([i, j, i, j])
-    cols = np.concatenate([i, j, j, i])
-    np.add.at(Y, (slice(None), rows, cols), np.concatenate([self_y, self_y, mutual, mutual], 1))
-    return Y
+    entries = np.concatenate([i * n + i, j * n + j, i * n + j, j * n + i])  # flat (row, column) of each stamp
+    scatter = sp.csr_matrix((np.ones(len(entries)), (entries, np.arange(len(entries)))), shape=(n * n, len(entries)))
+    values = np.concatenate([self_y, self_y, mutual, mutual], 1)
+    return (scatter @ values.T).T.reshape(len(s), n, n)
 
 
 def _frequency(frequency) -> np.ndarray:
