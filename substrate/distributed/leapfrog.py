@@ -37,7 +37,7 @@ import numba
 import numpy as np
 from numba import types
 
-from ..errors import ConfigurationError, check_positive
+from ..errors import ConfigurationError, NumericalError, check_positive
 from .lines import Capacitor, LineNetwork, Open, ReflectingLoad, Resistor, Short, Thevenin
 from .mol import LineSolution, _cells_per_line, discretise, terminals
 
@@ -47,10 +47,10 @@ MAX_HISTORY = 200_000_000  # recorded floats (time steps x unknowns): 1.6 GB
 _REFLECT_SIGNATURE = types.float64(types.float64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
 def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node, src_current, refl_node, refl_z0,
-                    refl_k, refl_c, reflect, cap, ind, res, cell_line, shunt_node, shunt_line, shunt, V, I, load,
-                    stored, line_energy):
+                    refl_k, refl_c, reflect, cap, ind, res, first_cell, resistive_lines, shunt_node, shunt_line, shunt,
+                    V, I, load, stored, line_energy):
     """Advance the leapfrog from rest, recording every step (see module docstring).
 
     Parameters
@@ -71,16 +71,18 @@ def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node,
         Reflecting loads: node, Z0 (ohm), ``2 C/dt + G`` and ``2 C/dt`` of the node (S).
     reflect : tuple of compiled ``float64(float64)`` functions (at least one; only the first
         ``n_reflecting`` are used)
+    cap, ind, res : float arrays
+        Node capacitance with terminating capacitors (F), cell inductance (H) and resistance (ohm).
+    first_cell : int64 array (n_lines + 1,)
+        Line k owns cells ``first_cell[k]`` to ``first_cell[k + 1] - 1``.
+    resistive_lines : int64 array
+        Lines with R' > 0.
+    shunt_node, shunt_line : int64 arrays; shunt : float array
+        Each line's nonzero share of the node shunt conductance: node, line, value (S).
     V : float array (steps + 1, n_nodes), zero on entry
         Receives ``V^n`` (V).
     I : float array (steps + 1, n_cells)
         Receives ``I^{n+1/2}`` (A).
-    cap, ind, res : float arrays
-        Node capacitance with terminating capacitors (F), cell inductance (H) and resistance (ohm).
-    cell_line : int64 array (n_cells,)
-        Line owning each cell.
-    shunt_node, shunt_line : int64 arrays; shunt : float array
-        Each line's share of the node shunt conductance: node, line, value (S).
     load : float array (steps, n_reflecting)
         Receives each reflecting load's current ``i^{n+1/2}`` (A, into the load).
     stored : float array (steps + 1,)
@@ -92,22 +94,26 @@ def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node,
     n_cells, n_nodes = left.shape[0], V.shape[1]
     inflow = np.empty(n_nodes)
     v = np.zeros(n_nodes)  # V^n
-    current = np.zeros(n_cells)  # I^{n-1/2}, then I^{n+1/2}
-    older = np.zeros(n_cells)  # I^{n-3/2}
+    nothing = np.zeros(n_cells)
     for n in range(steps + 1):
+        previous = I[n - 1] if n >= 1 else nothing  # I^{n-1/2}
+        older = I[n - 2] if n >= 2 else nothing  # I^{n-3/2}
+        current = I[n]  # I^{n+1/2}
+        for c in range(n_cells):
+            current[c] = alpha_i[c] * previous[c] - beta_i[c] * (v[right[c]] - v[left[c]])
         energy = 0.0
         for c in range(n_cells):
-            previous = current[c]
-            new = alpha_i[c] * previous - beta_i[c] * (v[right[c]] - v[left[c]])
-            energy += 0.5 * ind[c] * new * previous
-            # series loss over [t_{n-1}, t_n]: 1/2 I^{n-1/2} R (Ibar^{n-1} + Ibar^n) dt (zero at n = 0)
-            line_energy[n, cell_line[c]] += dt * 0.25 * res[c] * previous * (older[c] + 2.0 * previous + new)
-            older[c] = previous
-            current[c] = new
-        I[n] = current
+            energy += ind[c] * current[c] * previous[c]
         for j in range(n_nodes):
-            energy += 0.5 * cap[j] * v[j] * v[j]
-        stored[n] = energy
+            energy += cap[j] * v[j] * v[j]
+        stored[n] = 0.5 * energy
+        for r in range(resistive_lines.shape[0]):
+            # series loss over [t_{n-1}, t_n]: 1/2 I^{n-1/2} R (Ibar^{n-1} + Ibar^n) dt (zero at n = 0)
+            k = resistive_lines[r]
+            loss = 0.0
+            for c in range(first_cell[k], first_cell[k + 1]):
+                loss += res[c] * previous[c] * (older[c] + 2.0 * previous[c] + current[c])
+            line_energy[n, k] += 0.25 * dt * loss
         if n == steps:
             break
         inflow[:] = 0.0
@@ -132,13 +138,12 @@ def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node,
             fa = f(a)
             load[n, r] = (a - fa) / z
             inflow[j] -= load[n, r]
-        for e in range(shunt.shape[0]):  # shunt loss over [t_n, t_{n+1}], first half: V^n
-            line_energy[n + 1, shunt_line[e]] += 0.25 * dt * shunt[e] * v[shunt_node[e]] ** 2
         for j in range(n_nodes):
             v[j] = alpha_v[j] * v[j] + beta_v[j] * inflow[j]
-        for e in range(shunt.shape[0]):  # G Vbar^2 dt = G dt (V^n V^n + 2 V^n V^{n+1} + V^{n+1} V^{n+1})/4
-            line_energy[n + 1, shunt_line[e]] += 0.25 * dt * shunt[e] * (v[shunt_node[e]] ** 2 + 2.0 * v[shunt_node[e]] * V[n, shunt_node[e]])
         V[n + 1] = v
+        for e in range(shunt.shape[0]):  # shunt loss over [t_n, t_{n+1}]: G Vbar^2 dt
+            mean = 0.5 * (V[n, shunt_node[e]] + v[shunt_node[e]])
+            line_energy[n + 1, shunt_line[e]] += dt * shunt[e] * mean * mean
 
 
 _compiled: dict = {}
@@ -238,14 +243,17 @@ def leapfrog(network: LineNetwork, t_end: float, cells=None, dt: float | None = 
     shunt_node = np.concatenate(list(disc.line_nodes.values()))
     shunt = np.concatenate(list(disc.line_shunt.values()))
     lossy = shunt != 0
+    first_cell = np.array([disc.line_cells[name].start for name in network.lines] + [disc.n_cells])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", numba.NumbaExperimentalFeatureWarning)
         leapfrog_kernel(dt, disc.left, disc.right, alpha_i, beta_i, alpha_v, beta_v,
                         np.array([j for _, j, _ in ends.sources], dtype=np.int64), source_v * source_g,
                         refl_node, refl_z0, 2 * ends.cap[refl_node] / dt + g[refl_node], 2 * ends.cap[refl_node] / dt,
                         reflect or (compile_reflection(_zero_reflection),), ends.cap, disc.ind, disc.res,
-                        disc.cell_line, shunt_node[lossy], shunt_line[lossy], shunt[lossy], V, Ih, load, stored,
-                        line_energy)
+                        first_cell, np.flatnonzero(np.add.reduceat(disc.res, first_cell[:-1]) > 0), shunt_node[lossy],
+                        shunt_line[lossy], shunt[lossy], V, Ih, load, stored, line_energy)
+    if not (np.all(np.isfinite(V[-1])) and np.all(np.isfinite(Ih[-1]))):
+        raise NumericalError("the leapfrog produced NaN or inf (a ReflectingLoad's reflect returned a non-finite value?)")
     return _solution(disc, ends, dt, t, V, Ih, load, source_v, stored, np.cumsum(line_energy, axis=0))
 
 
