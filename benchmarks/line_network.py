@@ -117,7 +117,7 @@ def run(quick: bool = False) -> dict:
         call = (lambda dt=dt: simulate(net, t_end=T_END, integrator="leapfrog", dt=dt))
         result = call()
         rows.append({"simulator": "substrate.lines leapfrog", "setting": f"dt {dt * 1e12:.2f} ps",
-                     "steps": len(result.t) - 1, "seconds": median_time(call, repeats=3, warmup=0),
+                     "steps": len(result.t) - 1, "seconds": median_time(call, repeats=5, warmup=0),
                      "error_rel_peak": error(result.t, result.node_voltage.get, net)})
         calls[len(rows) - 1] = call
     for step in (200e-12, 100e-12, 70e-12, 50e-12, 20e-12):
