@@ -239,11 +239,9 @@ def leapfrog(network: LineNetwork, t_end: float, cells=None, dt: float | None = 
     Ih = np.empty((steps + 1, disc.n_cells))
     load = np.empty((steps, len(reflect)))
     stored, line_energy = np.empty(steps + 1), np.zeros((steps + 1, len(network.lines)))
-    shunt_line = np.repeat(np.arange(len(network.lines)), [disc.cells[name] + 1 for name in network.lines])
-    shunt_node = np.concatenate(list(disc.line_nodes.values()))
-    shunt = np.concatenate(list(disc.line_shunt.values()))
+    shunt_line, shunt_node, shunt = disc.node_entries
     lossy = shunt != 0
-    first_cell = np.array([disc.line_cells[name].start for name in network.lines] + [disc.n_cells])
+    first_cell = disc.first_cell
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", numba.NumbaExperimentalFeatureWarning)
         leapfrog_kernel(dt, disc.left, disc.right, alpha_i, beta_i, alpha_v, beta_v,

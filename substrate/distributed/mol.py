@@ -101,7 +101,9 @@ class Discretisation:
     Global voltage unknowns: the network nodes first (in ``network.nodes`` order), then each line's
     interior nodes. Cell ``c`` (a current unknown) runs from node ``left[c]`` to node ``right[c]``
     (towards increasing s), so ``D`` has ``-1`` at ``(c, left[c])`` and ``+1`` at ``(c, right[c])``;
-    ``cell_line[c]`` is the index (in ``network.lines`` order) of the line that owns it.
+    ``cell_line[c]`` is the index (in ``network.lines`` order) of the line that owns it, and line k owns
+    cells ``first_cell[k]`` to ``first_cell[k + 1] - 1``. ``node_entries = (line, node, shunt)`` lists
+    every line's ``N + 1`` nodes with its share of ``G_n`` (the data of ``line_nodes`` and ``line_shunt``).
     ``line_nodes[name]`` are the global voltage indices of a line's ``N + 1`` nodes from s = 0 to
     s = length, ``line_cells[name]`` its slice of cell currents and ``line_shunt[name]`` its share of
     the node conductances ``G_n`` (S). ``cap`` (F), ``shunt`` (S) per node; ``ind`` (H), ``res``
@@ -124,6 +126,8 @@ class Discretisation:
     left: np.ndarray
     right: np.ndarray
     cell_line: np.ndarray
+    first_cell: np.ndarray
+    node_entries: tuple
 
     @property
     def n_nodes(self) -> int:
@@ -136,11 +140,8 @@ class Discretisation:
     @property
     def line_shunt_matrix(self) -> sp.csr_matrix:
         """``(n_lines, n_nodes)`` matrix whose row k holds line k's share of ``G_n`` at its nodes (S)."""
-        names = list(self.network.lines)
-        rows = np.repeat(np.arange(len(names)), [len(self.line_nodes[n]) for n in names])
-        return sp.csr_matrix((np.concatenate([self.line_shunt[n] for n in names]),
-                              (rows, np.concatenate([self.line_nodes[n] for n in names]))),
-                             shape=(len(names), self.n_nodes))
+        line, node, shunt = self.node_entries
+        return sp.csr_matrix((shunt, (line, node)), shape=(len(self.network.lines), self.n_nodes))
 
     @property
     def line_resistance_matrix(self) -> sp.csr_matrix:
@@ -221,7 +222,7 @@ def discretise(network: LineNetwork, cells=100, method: str = "fd") -> Discretis
     line_cells = {name: slice(int(first_cell[k]), int(first_cell[k + 1])) for k, name in enumerate(names)}
     line_shunt = {name: g_entries[first_node[k]:first_node[k + 1]] for k, name in enumerate(names)}
     return Discretisation(network, method, cells, node_index, line_nodes, line_cells, line_shunt, cap, shunt, ind,
-                          res, D, left, right, cell_line)
+                          res, D, left, right, cell_line, first_cell, (node_line, nodes, g_entries))
 
 
 # --------------------------------------------------------------------------------------------
