@@ -14,7 +14,9 @@ resistances, ``1/Z0`` of reflecting loads), ``J`` their Norton currents (``v_s(t
 ``2 b/Z0`` with ``b`` the reflected wave), ``C_n`` includes terminating capacitors, and shorted
 nodes stay at 0 V. Every update is explicit (``G`` and ``R_c`` are diagonal), the scheme is second
 order in ``dt`` and ``dx``, stable for Courant number ``c dt/dx <= 1`` on every line, and the exact
-shift on a uniform lossless line at Courant number 1.
+shift on a uniform lossless line at Courant number 1. Results are read at the half steps, where
+``(V^n + V^{n+1})/2`` and ``I^{n+1/2}`` are both second order and the undamped odd-even (period 2 dt)
+mode that sources, terminations and junctions excite at Courant number 1 cancels.
 
 Energy: ``E^n = 1/2 V^n C_n V^n + 1/2 I^{n+1/2} L_c I^{n-1/2}`` obeys exactly
 ``E^{n+1} - E^n = dt [Vbar (J - G Vbar) - 1/2 I^{n+1/2} R_c (Ibar^{n+1} + Ibar^n)]`` with
@@ -206,8 +208,9 @@ def leapfrog(network: LineNetwork, t_end: float, cells=None, dt: float | None = 
              method: str = "fd") -> LineSolution:
     """Simulate ``network`` from rest to ``t_end`` (s) by the compiled leapfrog; see :func:`~substrate.lines.simulate`.
 
-    Reports every step ``t_n = n dt`` (``n = 0 .. ceil(t_end/dt)``): node voltages, port currents,
-    field snapshots (cell currents averaged to ``t_n``) and the exact discrete energy balance.
+    Reports t = 0 and every half step ``t_{n+1/2} = (n + 1/2) dt`` (``n < ceil(t_end/dt)``): node
+    voltages ``(V^n + V^{n+1})/2``, port currents, field snapshots (``I^{n+1/2}``) and the exact
+    discrete energy balance (see ``_solution``).
     """
     t_end = check_positive("t_end (s)", t_end)
     cells, dt = leapfrog_cells(network, cells, dt)

@@ -338,8 +338,8 @@ def simulate(target, *, t_end: float, cells=None, method: str = "fd", integrator
     source, load : Termination
         Terminations of a single line.
     samples : int
-        Output samples, uniformly spaced over ``[0, t_end]`` (solve_ivp integrators; the fixed-step
-        integrators report every step).
+        Output samples, uniformly spaced over ``[0, t_end]`` (solve_ivp integrators; the characteristic
+        integrator reports every step ``n dt``, the leapfrog t = 0 and every half step ``(n + 1/2) dt``).
     rtol, atol : float
         Solver tolerances; ``atol`` in V for node voltages (``atol / Z`` in A for currents, with the
         smallest line impedance ``Z``; the energy integrals are held to ``rtol`` alone). The energy
