@@ -191,10 +191,11 @@ def test_bad_input_raises_before_any_work():
                  load=ReflectingLoad(lambda a: float(Fraction(a)) * 0.5))  # numba cannot compile Fraction
 
 
-def test_the_benchmark_network_meets_one_percent_at_three_cells_per_bus_segment():
-    """The 64-line benchmark (benchmarks/line_network.py) at its 1 % setting, scored like the benchmark."""
+def test_the_benchmark_network_is_within_0_1_percent_at_courant_number_one():
+    """The 64-line benchmark (benchmarks/line_network.py) at its 50 ps setting, scored like the benchmark."""
     from benchmarks import line_network as bench
 
     net = bench.network()
-    sol = simulate(net, t_end=bench.T_END, integrator="leapfrog", dt=bench.BUS["delay"] / 3)
-    assert bench.error(sol.t, sol.node_voltage.get, net, bandwidth=100e9) < 0.01
+    sol = simulate(net, t_end=bench.T_END, integrator="leapfrog", dt=bench.BUS["delay"] / 2)
+    # measured 3.1e-5 of the peak (every line at Courant number 1; the reference is within 1e-5 at 100 GHz)
+    assert bench.error(sol.t, sol.node_voltage.get, net, bandwidth=100e9) < 1e-4
