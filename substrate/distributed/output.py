@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, write_json
+from ..io import atomic_path, write_json, write_text
 from .mol import LineSolution
 
-__all__ = ["write_ports_csv", "plot_bounce_diagram", "plot_field", "write_line_outputs"]
+__all__ = ["write_ports_csv", "plot_bounce_diagram", "plot_field", "write_line_outputs", "write_touchstone"]
 
 _UNITS = [(1e-12, "ps"), (1e-9, "ns"), (1e-6, "us"), (1e-3, "ms"), (1.0, "s")]
 
@@ -136,3 +136,12 @@ def write_line_outputs(solution: LineSolution, folder: str | os.PathLike, title:
         "summary": write_json(folder / "summary.json", summary),
     }
     return {"paths": paths, "summary": summary}
+
+
+def write_touchstone(network, folder: str | os.PathLike, name: str) -> Path:
+    """Write a scikit-rf ``Network`` as ``<folder>/<name>.sNp`` (Touchstone 1.0, real/imaginary, full precision).
+
+    The text comes from scikit-rf (``write_touchstone(return_string=True)``) and is written atomically.
+    """
+    text = network.write_touchstone(return_string=True, form="ri")
+    return write_text(Path(folder) / f"{name}.s{network.nports}p", text)
