@@ -59,8 +59,8 @@ def _flatten(solution, probes=None) -> dict:
     for group in ("voltage", "current", "node_voltage", "dissipated", "injected", "line_dissipated", "V", "I"):
         mapping = getattr(solution, group)
         for key in mapping:
-            if probes is not None and (group in ("V", "I") or (group == "node_voltage" and key not in probes)
-                                       or group == "line_dissipated" and not key.endswith("0")):
+            if probes is not None and (group in ("V", "I") or (group != "line_dissipated" and key not in probes)
+                                       or (group == "line_dissipated" and not key.endswith("0"))):
                 continue
             out[f"{group}/{key}"] = mapping[key]
     if probes is None:
@@ -73,7 +73,7 @@ def _record(name) -> dict:
     from benchmarks import line_network as bench
 
     solution = _cases()[name]()
-    return _flatten(solution, bench.probes() if name.startswith("benchmark") else None)
+    return _flatten(solution, ["n0"] + bench.probes() if name.startswith("benchmark") else None)
 
 
 @pytest.mark.parametrize("name", ["every_termination", "every_termination_dt", "every_termination_fem",
