@@ -385,6 +385,10 @@ class LineNetwork:
                 )
         self.terminations = terminations
 
+    def __getstate__(self) -> dict:
+        """Pickled and copied without the solvers' caches (private attributes)."""
+        return {key: value for key, value in self.__dict__.items() if not key.startswith("_")}
+
     @classmethod
     def single(cls, line: Line, source: Termination, load: Termination) -> "LineNetwork":
         """One line from node ``"source"`` (s = 0) to node ``"load"`` (s = length)."""
