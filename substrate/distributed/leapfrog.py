@@ -73,8 +73,9 @@ def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node,
         Norton currents (A) of the sources at the half steps.
     refl_node : int64 array (n_reflecting,); refl_z0, refl_k, refl_c : float arrays
         Reflecting loads: node, Z0 (ohm), ``2 C/dt + G`` and ``2 C/dt`` of the node (S).
-    reflect : tuple of compiled ``float64(float64)`` functions (at least one; only the first
-        ``n_reflecting`` are used)
+    reflect : tuple of ``n_reflecting`` compiled ``float64(float64)`` functions, or None without
+        reflecting loads (numba then compiles the kernel without first-class functions, whose typing
+        at every call costs more than the rest of the dispatch)
     cap, ind, res : float arrays
         Node capacitance with terminating capacitors (F), cell inductance (H) and resistance (ohm).
     first_cell : int64 array (n_lines + 1,)
@@ -126,22 +127,23 @@ def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node,
             inflow[right[c]] += current[c]
         for s in range(src_node.shape[0]):
             inflow[src_node[s]] += src_current[n, s]
-        for r in range(refl_node.shape[0]):
-            # k (a + f(a)) + (a - f(a))/z = inflow + 2 C V/dt, i.e. k Vbar + i = ..., solved for a by Newton
-            j, z, k, f = refl_node[r], refl_z0[r], refl_k[r], reflect[r]
-            rhs = inflow[j] + refl_c[r] * v[j]
-            a = 0.5 * v[j]
-            for _ in range(50):
-                h = 1e-6 * (1.0 + abs(a))
-                slope = (f(a + h) - f(a - h)) / (2.0 * h)
+        if reflect is not None:  # numba prunes this branch when there are no reflecting loads
+            for r in range(refl_node.shape[0]):
+                # k (a + f(a)) + (a - f(a))/z = inflow + 2 C V/dt, i.e. k Vbar + i = ..., solved for a by Newton
+                j, z, k, f = refl_node[r], refl_z0[r], refl_k[r], reflect[r]
+                rhs = inflow[j] + refl_c[r] * v[j]
+                a = 0.5 * v[j]
+                for _ in range(50):
+                    h = 1e-6 * (1.0 + abs(a))
+                    slope = (f(a + h) - f(a - h)) / (2.0 * h)
+                    fa = f(a)
+                    step = (k * (a + fa) + (a - fa) / z - rhs) / (k * (1.0 + slope) + (1.0 - slope) / z)
+                    a -= step
+                    if abs(step) <= 1e-15 * (1.0 + abs(a)):
+                        break
                 fa = f(a)
-                step = (k * (a + fa) + (a - fa) / z - rhs) / (k * (1.0 + slope) + (1.0 - slope) / z)
-                a -= step
-                if abs(step) <= 1e-15 * (1.0 + abs(a)):
-                    break
-            fa = f(a)
-            load[n, r] = (a - fa) / z
-            inflow[j] -= load[n, r]
+                load[n, r] = (a - fa) / z
+                inflow[j] -= load[n, r]
         for j in range(n_nodes):
             v[j] = alpha_v[j] * v[j] + beta_v[j] * inflow[j]
         V[n + 1] = v
@@ -168,10 +170,6 @@ def compile_reflection(reflect, node: str = "?"):
         ) from None
     _compiled[key] = (reflect, compiled)
     return compiled
-
-
-def _zero_reflection(a):
-    return 0.0
 
 
 def leapfrog_cells(network: LineNetwork, cells, dt) -> tuple[dict, float]:
@@ -281,7 +279,7 @@ def _make_plan(network: LineNetwork, cells, dt, method: str) -> _Plan:
     coefficients = (disc.left, disc.right, alpha_i, beta_i, alpha_v, beta_v)
     src_node = np.array([j for _, j, _ in ends.sources], dtype=np.int64)
     terms = (refl_node, refl_z0, 2 * ends.cap[refl_node] / dt + g[refl_node], 2 * ends.cap[refl_node] / dt,
-             reflect or (compile_reflection(_zero_reflection),), ends.cap, disc.ind, disc.res, first_cell,
+             reflect or None, ends.cap, disc.ind, disc.res, first_cell,
              np.flatnonzero(np.add.reduceat(disc.res, first_cell[:-1]) > 0), shunt_node[lossy], shunt_line[lossy],
              shunt[lossy])
     # the result's recipe: per port its kind, network node, index in its group, and the data it needs
@@ -345,10 +343,14 @@ def leapfrog(network: LineNetwork, t_end: float, cells=None, dt: float | None = 
     load = np.empty((steps, len(plan.reflect)))
     stored, line_energy = np.empty(steps + 1), np.zeros((steps + 1, len(network.lines)))
     left, right, alpha_i, beta_i, alpha_v, beta_v, src_node, *terms = plan.coefficients
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.NumbaExperimentalFeatureWarning)
-        leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node, source_v * plan.src_g, *terms,
-                        V, Ih, load, stored, line_energy)
+    arguments = (dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node, source_v * plan.src_g, *terms,
+                 V, Ih, load, stored, line_energy)
+    if plan.reflect:  # first-class functions: numba warns that they are experimental
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", numba.NumbaExperimentalFeatureWarning)
+            leapfrog_kernel(*arguments)
+    else:
+        leapfrog_kernel(*arguments)
     if not (np.all(np.isfinite(V[-1])) and np.all(np.isfinite(Ih[-1]))):
         raise NumericalError("the leapfrog produced NaN or inf (a ReflectingLoad's reflect returned a non-finite value?)")
     return _solution(plan, t, V, Ih, load, source_v, stored, line_energy)
