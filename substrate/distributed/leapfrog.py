@@ -42,7 +42,7 @@ import numpy as np
 from numba import types
 
 from ..errors import ConfigurationError, NumericalError, check_positive
-from .lines import Capacitor, LineNetwork, Open, ReflectingLoad, Resistor, Short, Thevenin
+from .lines import Capacitor, Line, LineNetwork, Open, ReflectingLoad, Resistor, Short, Thevenin
 from .mol import LineSolution, _cells_per_line, discretise, terminals
 
 __all__ = ["leapfrog", "leapfrog_cells", "leapfrog_kernel", "compile_reflection", "MAX_HISTORY"]
@@ -53,9 +53,13 @@ _REFLECT_SIGNATURE = types.float64(types.float64)
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
 def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node, src_current, refl_node, refl_z0,
-                    refl_k, refl_c, reflect, cap, ind, res, first_cell, resistive_lines, shunt_node, shunt_line, shunt,
+                    refl_k, refl_c, reflect, cap, ind, res, first_cell, shunt_node, shunt_line, shunt,
                     V, I, load, stored, line_energy):
     """Advance the leapfrog from rest, recording every step (see module docstring).
+
+    One pass over the cells per step updates the currents and gathers their energy, their series
+    loss and their inflow into the nodes; one pass over the nodes updates the voltages and gathers
+    their energy.
 
     Parameters
     ----------
@@ -80,51 +84,47 @@ def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node,
         Node capacitance with terminating capacitors (F), cell inductance (H) and resistance (ohm).
     first_cell : int64 array (n_lines + 1,)
         Line k owns cells ``first_cell[k]`` to ``first_cell[k + 1] - 1``.
-    resistive_lines : int64 array
-        Lines with R' > 0.
     shunt_node, shunt_line : int64 arrays; shunt : float array
         Each line's nonzero share of the node shunt conductance: node, line, value (S).
-    V : float array (steps + 1, n_nodes), zero on entry
-        Receives ``V^n`` (V).
+    V : float array (steps + 1, n_nodes)
+        Receives ``V^n`` (V; row 0 the rest state, 0).
     I : float array (steps + 1, n_cells)
         Receives ``I^{n+1/2}`` (A).
     load : float array (steps, n_reflecting)
         Receives each reflecting load's current ``i^{n+1/2}`` (A, into the load).
     stored : float array (steps + 1,)
         Receives the discrete energy ``E^n`` (J).
-    line_energy : float array (steps + 1, n_lines), zero on entry
-        Row n > 0 receives each line's dissipated energy in ``[t_{n-1}, t_n]`` (J); row 0 stays 0.
+    line_energy : float array (steps + 1, n_lines)
+        Row n > 0 receives each line's dissipated energy in ``[t_{n-1}, t_n]`` (J); row 0 is 0.
     """
     steps = V.shape[0] - 1
-    n_cells, n_nodes = left.shape[0], V.shape[1]
+    n_lines, n_nodes = first_cell.shape[0] - 1, V.shape[1]
     inflow = np.empty(n_nodes)
-    v = np.zeros(n_nodes)  # V^n
-    nothing = np.zeros(n_cells)
+    nothing = np.zeros(I.shape[1])
+    V[0] = 0.0
+    line_energy[:] = 0.0
+    node_energy = 0.0  # 1/2 V^n C_n V^n, times 2
     for n in range(steps + 1):
+        v = V[n]  # V^n
         previous = I[n - 1] if n >= 1 else nothing  # I^{n-1/2}
         older = I[n - 2] if n >= 2 else nothing  # I^{n-3/2}
         current = I[n]  # I^{n+1/2}
-        for c in range(n_cells):
-            current[c] = alpha_i[c] * previous[c] - beta_i[c] * (v[right[c]] - v[left[c]])
-        energy = 0.0
-        for c in range(n_cells):
-            energy += ind[c] * current[c] * previous[c]
-        for j in range(n_nodes):
-            energy += cap[j] * v[j] * v[j]
-        stored[n] = 0.5 * energy
-        for r in range(resistive_lines.shape[0]):
-            # series loss over [t_{n-1}, t_n]: 1/2 I^{n-1/2} R (Ibar^{n-1} + Ibar^n) dt (zero at n = 0)
-            k = resistive_lines[r]
+        inflow[:] = 0.0
+        energy = node_energy
+        for k in range(n_lines):
             loss = 0.0
             for c in range(first_cell[k], first_cell[k + 1]):
-                loss += res[c] * previous[c] * (older[c] + 2.0 * previous[c] + current[c])
+                i = alpha_i[c] * previous[c] - beta_i[c] * (v[right[c]] - v[left[c]])
+                current[c] = i
+                energy += ind[c] * i * previous[c]
+                # series loss over [t_{n-1}, t_n]: 1/2 I^{n-1/2} R (Ibar^{n-1} + Ibar^n) dt (zero at n = 0)
+                loss += res[c] * previous[c] * (older[c] + 2.0 * previous[c] + i)
+                inflow[left[c]] -= i
+                inflow[right[c]] += i
             line_energy[n, k] += 0.25 * dt * loss
+        stored[n] = 0.5 * energy
         if n == steps:
             break
-        inflow[:] = 0.0
-        for c in range(n_cells):
-            inflow[left[c]] -= current[c]
-            inflow[right[c]] += current[c]
         for s in range(src_node.shape[0]):
             inflow[src_node[s]] += src_current[n, s]
         if reflect is not None:  # numba prunes this branch when there are no reflecting loads
@@ -144,11 +144,14 @@ def leapfrog_kernel(dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node,
                 fa = f(a)
                 load[n, r] = (a - fa) / z
                 inflow[j] -= load[n, r]
+        following = V[n + 1]
+        node_energy = 0.0
         for j in range(n_nodes):
-            v[j] = alpha_v[j] * v[j] + beta_v[j] * inflow[j]
-        V[n + 1] = v
+            w = alpha_v[j] * v[j] + beta_v[j] * inflow[j]
+            following[j] = w
+            node_energy += cap[j] * w * w
         for e in range(shunt.shape[0]):  # shunt loss over [t_n, t_{n+1}]: G Vbar^2 dt
-            mean = 0.5 * (V[n, shunt_node[e]] + v[shunt_node[e]])
+            mean = 0.5 * (v[shunt_node[e]] + following[shunt_node[e]])
             line_energy[n + 1, shunt_line[e]] += dt * shunt[e] * mean * mean
 
 
@@ -231,10 +234,10 @@ _MAX_PLANS = 8  # plans kept per network (least recently made dropped first)
 
 
 def _signature(network: LineNetwork) -> tuple:
-    """What a plan depends on: each line's name, nodes and RLGC data, and the termination objects
-    (frozen dataclasses, compared by value or, for callables, identity)."""
-    return (tuple((name, start, end, tuple(vars(line).values())) for name, (line, start, end) in network.lines.items()),
-            tuple(network.terminations.items()))
+    """What a plan depends on: the network's lines (name, Line, nodes) and terminations (frozen), and
+    the count of changes to any Line's data (``Line._changes``; a change to one line remakes every
+    network's plan, a rare and safe event)."""
+    return Line._changes, tuple(network.lines.items()), tuple(network.terminations.items())
 
 
 def _plan(network: LineNetwork, cells, dt, method: str) -> _Plan:
@@ -279,8 +282,7 @@ def _make_plan(network: LineNetwork, cells, dt, method: str) -> _Plan:
     coefficients = (disc.left, disc.right, alpha_i, beta_i, alpha_v, beta_v)
     src_node = np.array([j for _, j, _ in ends.sources], dtype=np.int64)
     terms = (refl_node, refl_z0, 2 * ends.cap[refl_node] / dt + g[refl_node], 2 * ends.cap[refl_node] / dt,
-             reflect or None, ends.cap, disc.ind, disc.res, first_cell,
-             np.flatnonzero(np.add.reduceat(disc.res, first_cell[:-1]) > 0), shunt_node[lossy], shunt_line[lossy],
+             reflect or None, ends.cap, disc.ind, disc.res, first_cell, shunt_node[lossy], shunt_line[lossy],
              shunt[lossy])
     # the result's recipe: per port its kind, network node, index in its group, and the data it needs
     recipe = {}
@@ -338,10 +340,9 @@ def leapfrog(network: LineNetwork, t_end: float, cells=None, dt: float | None = 
     source_v = np.empty((steps, len(sources)))
     for k, (_, _, term) in enumerate(sources):
         source_v[:, k] = _sampled(term.waveform, t_half)
-    V = np.zeros((steps + 1, disc.n_nodes))
-    Ih = np.empty((steps + 1, disc.n_cells))
+    V, Ih = np.empty((steps + 1, disc.n_nodes)), np.empty((steps + 1, disc.n_cells))
     load = np.empty((steps, len(plan.reflect)))
-    stored, line_energy = np.empty(steps + 1), np.zeros((steps + 1, len(network.lines)))
+    stored, line_energy = np.empty(steps + 1), np.empty((steps + 1, len(network.lines)))
     left, right, alpha_i, beta_i, alpha_v, beta_v, src_node, *terms = plan.coefficients
     arguments = (dt, left, right, alpha_i, beta_i, alpha_v, beta_v, src_node, source_v * plan.src_g, *terms,
                  V, Ih, load, stored, line_energy)
