@@ -5,6 +5,7 @@ Oracles: the exact RLGC solution in the Laplace domain inverted numerically
 characteristic integrator (exact shift for lossless lines), and the method-of-lines integrators.
 """
 
+import pickle
 from fractions import Fraction
 
 import numpy as np
@@ -217,3 +218,7 @@ def test_cached_plan_follows_changes_to_the_network():
     for port in fresh.voltage:  # and is the same computation as on a network built that way
         np.testing.assert_array_equal(changed.voltage[port], fresh.voltage[port])
         np.testing.assert_array_equal(changed.current[port], fresh.current[port])
+    copied = pickle.loads(pickle.dumps(net))  # the cache is not pickled; the copy makes its own plan
+    assert not any(key.startswith("_") for key in vars(copied))
+    np.testing.assert_array_equal(simulate(copied, t_end=4 * DELAY, cells=6, integrator="leapfrog").voltage["A"],
+                                  changed.voltage["A"])

@@ -36,6 +36,7 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numba
 import numpy as np
@@ -216,7 +217,7 @@ class _Plan:
     ends: object
     dt: float
     reflect: tuple
-    coefficients: tuple  # the kernel's arguments from left to shunt
+    coefficients: tuple  # the kernel's arguments from left to shunt, but for dt and src_current
     src_node: np.ndarray
     src_g: np.ndarray
     n_net: int
@@ -463,7 +464,7 @@ def _solution(plan: _Plan, t, V, Ih, load, source_v, stored, line_energy) -> Lin
         t=half, voltage=_Lazy(ports, lambda node: net_voltage()[:, plan.ports[node][1]]),
         current=_Lazy(ports, port_current),
         node_voltage=_Lazy(disc.node_index, lambda node: net_voltage()[:, disc.node_index[node]]),
-        positions=plan.positions,
+        positions=MappingProxyType(plan.positions),
         V=_Lazy(names, lambda name: _with_rest(mean_voltage(disc.line_nodes[name]))),
         I=_Lazy(names, lambda name: _with_rest(Ih[:-1, disc.line_cells[name]])),
         stored=_with_rest(0.5 * (stored[1:] + stored[:-1])), dissipated=_Lazy(ports, port_dissipated),
