@@ -69,7 +69,9 @@ class Layout:
             params += layer.n_out * (layer.n_in + 1)
             nodes += layer.n_out
         self.sizes = list(net.sizes)
+        self.names = [layer.activation.name for layer in net.layers]
         self.shapes = [p.shape for layer in net.layers for p in (layer.weight, layer.bias)]
+        self.counts = [math.prod(shape) for shape in self.shapes]
         self.table = np.array(rows, dtype=np.int64)
         self.activations = np.array(codes, dtype=np.int64)
         self.n_params, self.n_nodes = params, nodes
@@ -79,18 +81,25 @@ class Layout:
         """Parameters of each network in ``nets`` as an array of shape ``(n_params, instances)``."""
         theta = np.empty((self.n_params, len(nets)))
         for p, net in enumerate(nets):
-            if list(net.sizes) != self.sizes or [layer.activation.name for layer in net.layers] != \
-                    [layer.activation.name for layer in nets[0].layers]:
+            if p and (list(net.sizes) != self.sizes or [layer.activation.name for layer in net.layers] != self.names):
                 raise ConfigurationError(f"instance {p} has sizes {net.sizes}, activations differing from instance 0's "
                                          f"{self.sizes}: all instances must share the architecture")
             theta[:, p] = np.concatenate([q.ravel() for q in net.params])
         return theta
 
+    @classmethod
+    def of(cls, net) -> "Layout":
+        """The (cached) layout of ``net``'s architecture: built and validated once per architecture."""
+        key = tuple((layer.kind, layer.n_in, layer.n_out, layer.activation.name) for layer in net.layers)
+        layout = _LAYOUTS.get(key)
+        if layout is None:
+            layout = _LAYOUTS[key] = cls(net)
+        return layout
+
     def unpack(self, flat: np.ndarray) -> list[np.ndarray]:
         """Split ``flat[..., q, p]`` into arrays aligned with ``net.params``: ``(...) + shape + (instances,)``."""
         out, start = [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
+        for shape, size in zip(self.shapes, self.counts):
             block = flat[..., start:start + size, :]
             out.append(block.reshape(flat.shape[:-2] + shape + flat.shape[-1:]))
             start += size
@@ -100,6 +109,8 @@ class Layout:
         """Split ``waves[..., r, n, p]`` (neuron, sample, instance) into one array per link, ``(..., p, n, n_k)``."""
         return [waves[..., row[3]:row[3] + row[1], :, :].swapaxes(-3, -1) for row in self.table]
 
+
+_LAYOUTS: dict = {}  # Layout per architecture (Layout.of)
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that n * _LN2_HI is exact for the |n| <= 58 used here
