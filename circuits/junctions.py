@@ -214,29 +214,36 @@ def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, ar
     """
     lanes = theta.shape[1]
     depth = table.shape[0]
+    # loops fused where they share an index (the first product with the bias, the emission with the
+    # sensitivity and its effort scale): the same operations in the same order, fewer loop set-ups
     for k in range(depth):
         n_in, n_out, w0, node = table[k, 0], table[k, 1], table[k, 2], table[k, 3]
         b0 = w0 + n_out * n_in
         before = table[k - 1, 3] if k > 0 else 0
         for i in range(n_out):
-            for c in range(lanes):
-                scratch[0, i, c] = theta[b0 + i, c]
             for j in range(n_in):
-                if k == 0:
+                q = w0 + i * n_in + j
+                if k == 0 and j == 0:
                     for c in range(lanes):
-                        scratch[0, i, c] += theta[w0 + i * n_in + j, c] * x[j, c]
+                        scratch[0, i, c] = theta[b0 + i, c] + theta[q, c] * x[0, c]
+                elif k == 0:
+                    for c in range(lanes):
+                        scratch[0, i, c] += theta[q, c] * x[j, c]
+                elif j == 0:
+                    for c in range(lanes):
+                        scratch[0, i, c] = theta[b0 + i, c] + theta[q, c] * arrive_f[slot, kind, before, c]
                 else:
                     for c in range(lanes):
-                        scratch[0, i, c] += theta[w0 + i * n_in + j, c] * arrive_f[slot, kind, before + j, c]
+                        scratch[0, i, c] += theta[q, c] * arrive_f[slot, kind, before + j, c]
         _activate(activations[k], scratch, n_out, lanes)
         for i in range(n_out):
-            for c in range(lanes):
-                emit_f[node + i, c] = scratch[1, i, c]
-                scratch[3, i, c] = scratch[2, i, c] * arrive_b[slot, kind, node + i, c]
-        if with_effort:
-            for i in range(n_out):
+            if with_effort:  # the bias port's effort is the scaled sensitivity itself
                 for c in range(lanes):
-                    scratch[1, i, c] = scratch[3, i, c] / beta[c]  # the value row is free once emitted
+                    emit_f[node + i, c] = scratch[1, i, c]
+                    delta = scratch[2, i, c] * arrive_b[slot, kind, node + i, c]
+                    scratch[3, i, c] = delta
+                    scratch[1, i, c] = delta / beta[c]  # the value row is free once emitted
+                    effort[b0 + i, c] = scratch[1, i, c]
                 for j in range(n_in):
                     if k == 0:
                         for c in range(lanes):
@@ -244,13 +251,15 @@ def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, ar
                     else:
                         for c in range(lanes):
                             effort[w0 + i * n_in + j, c] = scratch[1, i, c] * arrive_f[slot, kind, before + j, c]
+            else:
                 for c in range(lanes):
-                    effort[b0 + i, c] = scratch[1, i, c]
+                    emit_f[node + i, c] = scratch[1, i, c]
+                    scratch[3, i, c] = scratch[2, i, c] * arrive_b[slot, kind, node + i, c]
         if k > 0:
             for j in range(n_in):
                 for c in range(lanes):
-                    emit_b[before + j, c] = 0.0
-                for i in range(n_out):
+                    emit_b[before + j, c] = theta[w0 + j, c] * scratch[3, 0, c]
+                for i in range(1, n_out):
                     for c in range(lanes):
                         emit_b[before + j, c] += theta[w0 + i * n_in + j, c] * scratch[3, i, c]
     # the loss port at the far end of the last link
