@@ -140,7 +140,7 @@ def tanh(z):
     return expm1 / (expm1 + 2.0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _activate(code, scratch, rows, lanes):
     """``scratch[1] = f(scratch[0])``, ``scratch[2] = f'(scratch[0])`` on the first ``rows`` rows (branch outside)."""
     for i in range(rows):
