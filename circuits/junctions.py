@@ -203,7 +203,7 @@ def junction_field(table, activations, loss_code, beta, theta, x, target, arrive
              arrive_b[np.newaxis, np.newaxis], 0, 0, emit_f, emit_b, effort, with_effort, scratch)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, slot, kind, emit_f, emit_b,
              effort, with_effort, scratch):
     """:func:`junction_field` with the arrivals ``arrive_f[slot, kind]``, ``arrive_b[slot, kind]`` of 4-d stores.
@@ -284,7 +284,7 @@ def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, ar
                                                  / scratch[1, 0, c] - target[i, c])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def replicate(state, n_params, batch, theta):
     """``theta[q, n I + p] = state[q, p]``: each instance's parameters on its ``batch`` sample lanes."""
     instances = state.shape[1]
@@ -299,7 +299,7 @@ def replicate(state, n_params, batch, theta):
                     theta[q, n * instances + p] = state[q, p]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def mean_efforts(effort, n_params, batch, out):
     """``out[q, p] = (1/B) sum_n effort[q, n I + p]``: the port effort of each instance, the batch mean."""
     instances = out.shape[1]
@@ -328,7 +328,7 @@ def field_scratch(table, lanes):
     return np.empty((4, width, lanes))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def lane_cost(loss_code, waves, slot, kind, row, n_last, target, c):
     """Cost ``c(a_L, y)`` of lane ``c`` with ``a_L = waves[slot, kind, row:row + n_last, c]``."""
     if loss_code == 0:
@@ -349,7 +349,7 @@ def lane_cost(loss_code, waves, slot, kind, row, n_last, target, c):
     return cost
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def costs_at(loss_code, waves, slot, kind, row, n_last, target, batch, out, r):
     """Batch-mean cost per instance into ``out[r]`` (I,) from ``waves[slot, kind, row:row + n_last]`` (lanes last)."""
     lanes = waves.shape[3]

@@ -37,7 +37,7 @@ def _derivative(state, effort, n_params, inertial, rate, leak, inertia, friction
     _port_laws(state, effort, n_params, inertial, rate, leak, inertia, friction, out[np.newaxis], 0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _port_laws(state, effort, n_params, inertial, rate, leak, inertia, friction, out, stage):
     """:func:`_derivative` into ``out[stage]`` (no views in the stepping loops)."""
     instances = state.shape[1]
@@ -57,7 +57,7 @@ def _combine(base, h, weights, ks, out):
     _combine_row(base, h, weights[np.newaxis], 0, ks, out)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _combine_row(base, h, tableau, row, ks, out):
     """:func:`_combine` with the weights ``tableau[row]``."""
     for r in range(base.size):
@@ -87,7 +87,7 @@ def _copy(source, target):
         flat_t[r] = flat_s[r]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _store(emit, ring, slot, kind):
     """``ring[slot, kind] = emit`` (indexed in place)."""
     for r in range(emit.shape[0]):
@@ -95,7 +95,7 @@ def _store(emit, ring, slot, kind):
             ring[slot, kind, r, c] = emit[r, c]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _jumps(ring, slot):
     """Whether the left and right limits stored at ``ring[slot]`` differ anywhere."""
     for r in range(ring.shape[2]):
