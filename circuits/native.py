@@ -181,8 +181,14 @@ def _ports(layout, instances, learning_rate, leak_rate, inertia_rate, friction_r
     leak = _per_instance("leak_rate", leak_rate, instances, P)
     inertia = _per_instance("inertia_rate", inertia_rate, instances, P)
     friction = _per_instance("friction_rate", friction_rate, instances, P)
-    inertial = bool(inertia.max() > 0)
-    return rate, leak, inertia, friction, inertial, bool(inertial or rate.max() > 0 or leak.max() > 0)
+    inertial = _any_positive(inertia_rate, inertia)
+    return rate, leak, inertia, friction, inertial, inertial or _any_positive(learning_rate, rate) or \
+        _any_positive(leak_rate, leak)
+
+
+def _any_positive(value, array: np.ndarray) -> bool:
+    """Whether a validated rate (``value`` as given, ``array`` its array) is positive anywhere."""
+    return value > 0 if isinstance(value, (int, float)) else bool(array.max() > 0)
 
 
 def _grid(t_stop, h, record_every):
