@@ -145,7 +145,9 @@ def _per_instance(name: str, value, instances: int, n_params: int | None = None,
     shape = (instances,) if n_params is None else (n_params, instances)
     if isinstance(value, (int, float)) and not isinstance(value, bool):  # the common scalar: no array checks
         if math.isfinite(value) and (value > 0 if positive else value >= 0):
-            return np.full(shape, float(value))
+            array = np.empty(shape)
+            array.fill(value)
+            return array
     array = np.asarray(value, dtype=float)
     if array.ndim > 1 or (array.ndim == 1 and len(array) != instances):
         raise ConfigurationError(f"{name} must be a number or an array of shape ({instances},) (one per instance), "
@@ -208,7 +210,7 @@ def _blocks(instances: int, block: int | None, batch: int) -> list[slice]:
 
 def _lanes(array: np.ndarray, batch: int) -> np.ndarray:
     """Per-instance ``(I,)`` as lanes ``(batch I,)``: lane ``c = n I + p`` holds instance ``p``'s value."""
-    return np.tile(array, batch)
+    return np.broadcast_to(array, (batch, len(array))).reshape(batch * len(array))
 
 
 def _sample_lanes(samples: np.ndarray, instances: int) -> np.ndarray:
