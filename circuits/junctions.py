@@ -80,7 +80,7 @@ class Layout:
     def pack(self, nets) -> np.ndarray:
         """Parameters of each network in ``nets`` as an array of shape ``(n_params, instances)``."""
         for p, net in enumerate(nets):
-            if p and (list(net.sizes) != self.sizes or [layer.activation.name for layer in net.layers] != self.names):
+            if list(net.sizes) != self.sizes or [layer.activation.name for layer in net.layers] != self.names:
                 raise ConfigurationError(f"instance {p} has sizes {net.sizes}, activations differing from instance 0's "
                                          f"{self.sizes}: all instances must share the architecture")
         flat = np.concatenate([q.ravel() for net in nets for q in net.params])  # one copy for all instances
