@@ -279,3 +279,20 @@ def test_a_dying_worker_leaves_its_tasks_missing_for_resume(tmp_path):
     assert set(rows) == set(summary["ran"]) and all(row["status"] == "ok" for row in rows.values())
     resumed = substrate.sweep(MOONS, tmp_path, executor="serial", resume=True, runner=_DiesOnTask(-1), progress=False)
     assert resumed["ran"] == summary["lost"] and resumed["lost"] == [] and resumed["status"] == {"ok": 16}
+
+
+def test_cli_set_overrides_the_sweep_file(tmp_path, capsys):
+    """--set KEY=VALUE on `substrate sweep` changes the file's tables before validation (as on train and line)."""
+    path = tmp_path / "sweep.toml"
+    path.write_text('[data]\nname = "xor"\nn_samples = 120\n[network]\nsizes = [2, 4, 2]\n[train]\nepochs = 1\n'
+                    'schedule = "separated"\n[sweep]\nsamples = 3\n[sweep.grid]\n"train.batch_size" = [8, 16]\n')
+    out = tmp_path / "o"
+    assert cli(["sweep", str(path), "--out", str(out), "--executor", "serial", "--no-progress",
+                "--set", "sweep.samples=2", "--set", "train.epochs=2"]) == 0
+    assert "swept 4 tasks (4 ok)" in capsys.readouterr().out  # 2 grid points x 2 samples, not 2 x 3
+    _, rows = read_results(out / "results.csv")
+    assert {int(row["steps"]) for row in rows.values() if row["train.batch_size"] == "16"} == {2 * (84 // 16)}
+    # an override is validated like the file: an unknown key is refused before any task, naming it
+    assert cli(["sweep", str(path), "--out", str(tmp_path / "p"), "--executor", "serial", "--no-progress",
+                "--set", "train.epochz=2"]) == 2
+    assert "epochz" in capsys.readouterr().err and not (tmp_path / "p" / "results.csv").exists()
