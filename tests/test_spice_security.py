@@ -36,10 +36,24 @@ PAYLOADS = [
     f"$ .include {TRAP / 'evil.inc'}", f"\n+.include {TRAP / 'evil.inc'}", f"*\n.control\nshell touch {SENTINEL}\n.endc",
     f"{{1}}\n.include {TRAP / 'evil.inc'}", f"x' .include {TRAP / 'evil.inc'}",
 ]
-# hostile text: a payload, possibly wrapped in random text
+# hostile text: a payload, possibly wrapped in random text; random text; and plain words, which pass
+# validation, so that every property also runs ngspice on netlists carrying the drawn text
 hostile = st.one_of(st.sampled_from(PAYLOADS),
                     st.builds(lambda a, p, b: a + p + b, st.text(max_size=6), st.sampled_from(PAYLOADS), st.text(max_size=6)),
-                    st.text(max_size=30))
+                    st.text(max_size=30),
+                    st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True))
+
+
+#: netlists the property tests handed to ngspice (a property test whose every draw was refused
+#: before ngspice would check nothing by running it: each test asserts its own count grew)
+REACHED = [0]
+
+
+def _reaching_ngspice(check) -> None:
+    """Run a hypothesis test ``check`` and assert that some of its draws were run by ngspice."""
+    before = REACHED[0]
+    check()
+    assert REACHED[0] > before, "no draw reached ngspice: the property was never run"
 
 
 def _harmless(build) -> None:
@@ -52,6 +66,7 @@ def _harmless(build) -> None:
     text = spice.write(netlist)
     assert not any(line.lstrip().lower().startswith((".include", ".inc", ".lib", ".control", "shell"))
                    for line in text.splitlines())
+    REACHED[0] += 1
     try:
         runner.run(netlist, save=save, timeout=20)
     except (runner.NgspiceError, ConfigurationError):
@@ -77,47 +92,68 @@ def test_the_title_injection_of_issue_12_is_neutralised(ngspice):
     assert not SENTINEL.exists()
 
 
-@FAST
-@given(title=hostile)
-def test_no_title_executes_anything(ngspice, title):
-    _harmless(lambda: (Netlist(title, _base()), None))
+def test_no_title_executes_anything(ngspice):
+    @FAST
+    @given(title=hostile)
+    def check(title):
+        _harmless(lambda: (Netlist(title, _base()), None))
+
+    _reaching_ngspice(check)
 
 
-@FAST
-@given(name=hostile, node=hostile)
-def test_no_element_or_node_name_executes_anything(ngspice, name, node):
-    _harmless(lambda: (Netlist("t", _base() + [Resistor("R" + name, "b", node, 1.0), Resistor("R9", node, "0", 1.0)]), None))
+def test_no_element_or_node_name_executes_anything(ngspice):
+    @FAST
+    @given(name=hostile, node=hostile)
+    def check(name, node):
+        _harmless(lambda: (Netlist("t", _base() + [Resistor("R" + name, "b", node, 1.0), Resistor("R9", node, "0", 1.0)]), None))
+
+    _reaching_ngspice(check)
 
 
-@FAST
-@given(expression=hostile)
-def test_no_expression_executes_anything(ngspice, expression):
-    _harmless(lambda: (Netlist("t", _base() + [BSource("B1", "c", "0", "V", expression), Resistor("R3", "c", "0", 1.0)]), None))
+def test_no_expression_executes_anything(ngspice):
+    @FAST
+    @given(expression=hostile)
+    def check(expression):
+        _harmless(lambda: (Netlist("t", _base() + [BSource("B1", "c", "0", "V", expression), Resistor("R3", "c", "0", 1.0)]), None))
+
+    _reaching_ngspice(check)
 
 
-@FAST
-@given(node=hostile)
-def test_no_save_list_executes_anything(ngspice, node):
-    _harmless(lambda: (Netlist("t", _base()), [node]))
+def test_no_save_list_executes_anything(ngspice):
+    @FAST
+    @given(node=hostile)
+    def check(node):
+        _harmless(lambda: (Netlist("t", _base()), [node]))
+
+    _reaching_ngspice(check)
 
 
-@FAST
-@given(name=hostile, value=hostile)
-def test_no_parameter_executes_anything(ngspice, name, value):
-    _harmless(lambda: (Netlist("t", _base()[:2] + [Resistor("R2", "b", "0", Param(value))],
-                               params=((name, 1.0), (value, 2.0))), None))
+def test_no_parameter_executes_anything(ngspice):
+    @FAST
+    @given(name=hostile, value=hostile)
+    def check(name, value):
+        _harmless(lambda: (Netlist("t", _base()[:2] + [Resistor("R2", "b", "0", Param(value))],
+                                   params=((name, 1.0), (value, 2.0))), None))
+
+    _reaching_ngspice(check)
 
 
-@FAST
-@given(name=hostile, spec=hostile)
-def test_no_measurement_executes_anything(ngspice, name, spec):
-    _harmless(lambda: (Netlist("t", _base(), Tran(1e-3, 1e-2), measures=(Measure("tran", name, spec),)), None))
+def test_no_measurement_executes_anything(ngspice):
+    @FAST
+    @given(name=hostile, spec=hostile)
+    def check(name, spec):
+        _harmless(lambda: (Netlist("t", _base(), Tran(1e-3, 1e-2), measures=(Measure("tran", name, spec),)), None))
+
+    _reaching_ngspice(check)
 
 
-@FAST
-@given(option=hostile)
-def test_no_option_executes_anything(ngspice, option):
-    _harmless(lambda: (Netlist("t", _base(), options=((option, 1.0),)), None))
+def test_no_option_executes_anything(ngspice):
+    @FAST
+    @given(option=hostile)
+    def check(option):
+        _harmless(lambda: (Netlist("t", _base(), options=((option, 1.0),)), None))
+
+    _reaching_ngspice(check)
 
 
 @pytest.mark.parametrize("first", [".include evil.inc", ".INCLUDE evil.inc", "  .lib x.lib", ".control", ".param a=1"])
