@@ -197,6 +197,8 @@ def _grid(t_stop, h, record_every):
     steps = int(round(t_stop / h))
     if steps < 1:
         raise ConfigurationError(f"t_stop = {t_stop!r} s is shorter than one grid step h = {h!r} s")
+    if isinstance(record_every, bool) or not float(record_every).is_integer():
+        raise ConfigurationError(f"record_every = {record_every!r} must be a whole number of grid steps (>= 1)")
     record_every = int(check_range("record_every", record_every, 1, None))
     return steps, record_every, steps // record_every + 1
 
@@ -231,6 +233,31 @@ def _instance_second(arrays: list) -> list:
 def _failed(step, h):
     if step >= 0:
         raise NumericalError(f"parameters became non-finite at t = {step * h!r} s (step {step})")
+
+
+#: divergence limits of a circuit run, as :func:`substrate.train`'s: parameter voltages beyond
+#: PARAMETER_LIMIT, or a loss beyond LOSS_GROWTH x max(initial loss, 1)
+PARAMETER_LIMIT, LOSS_GROWTH = 1e6, 1e3
+#: classical RK4 is stable on dv/dt = -v / tau for h / tau up to 2.785 (the real-axis stability interval)
+RK4_STABLE = 2.78
+
+
+def _diverged(record_params: np.ndarray, record_loss: np.ndarray, dt: float) -> None:
+    """Raise :class:`NumericalError` at the first recorded time where an instance diverged (finite but runaway).
+
+    ``record_params`` ``(T, P, I)``, ``record_loss`` ``(T, I)``, ``dt`` the time between records in s.
+    """
+    params_out = np.max(np.abs(record_params), axis=1) > PARAMETER_LIMIT
+    loss_out = record_loss > LOSS_GROWTH * np.maximum(record_loss[:1], 1.0)
+    bad = params_out | loss_out
+    if bad.any():
+        record, instance = np.unravel_index(int(np.argmax(bad.reshape(-1))), bad.shape)
+        quantity = (f"a parameter reached {float(np.max(np.abs(record_params[record, :, instance]))):.3g} V (limit "
+                    f"{PARAMETER_LIMIT:g})" if params_out[record, instance] else
+                    f"the loss reached {float(record_loss[record, instance]):.3g} (limit {LOSS_GROWTH:g} x max(initial "
+                    f"{float(record_loss[0, instance]):.3g}, 1))")
+        raise NumericalError(f"diverging at t = {record * dt!r} s, instance {instance}: {quantity}; lower the "
+                             "learning rate (a larger port resistance or capacitance) or the step")
 
 
 # --- the transmission-line trainer ------------------------------------------------------------------
@@ -311,6 +338,7 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
             record_a[..., part] = parts[2].reshape(-1, nodes, batch, n)
             record_s[..., part] = parts[3].reshape(-1, nodes, batch, n)
     _failed(failed, h)
+    _diverged(record_params, record_loss, record_every * h)
     t = np.arange(records) * record_every * h
     params = _instance_second(layout.unpack(record_params))
     a = layout.links(record_a) if record_waves else None
@@ -374,6 +402,10 @@ def simulate_rc_batch(nets, x, y, loss: str = "mse", beta=1.0, tau=1e-6, t_stop:
     depth = len(layout.table)
     t_stop = 4 * depth * float(np.max(tau)) if t_stop is None else check_positive("t_stop", t_stop)
     h = float(np.min(tau)) / 50 if step is None else check_positive("step", step)
+    if h > RK4_STABLE * float(np.min(tau)):  # RK4 on the nodes' own decay dv/dt = -v / tau is unstable beyond
+        raise ConfigurationError(f"step = {h!r} s exceeds the RK4 stability limit {RK4_STABLE} tau = "
+                                 f"{RK4_STABLE * float(np.min(tau))!r} s (smallest tau {float(np.min(tau))!r} s); "
+                                 f"valid: (0, {RK4_STABLE * float(np.min(tau))!r}] s")
     steps, record_every, records = _grid(t_stop, h, record_every)
     rate, leak, inertia, friction, inertial, _ = _ports(layout, instances, learning_rate, leak_rate, inertia_rate,
                                                         friction_rate)
@@ -395,6 +427,7 @@ def simulate_rc_batch(nets, x, y, loss: str = "mse", beta=1.0, tau=1e-6, t_stop:
         record_params[..., part], record_loss[:, part] = parts[0], parts[1]
         record_waves[..., part] = parts[2].reshape(records, 2, nodes, batch, n)
     _failed(failed, h)
+    _diverged(record_params, record_loss, record_every * h)
     t = np.arange(records) * record_every * h
     params = _instance_second(layout.unpack(record_params))
     a, s = layout.links(record_waves[:, 0]), layout.links(record_waves[:, 1])

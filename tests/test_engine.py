@@ -182,3 +182,28 @@ def test_diverging_trainer_raises_numerical_error_naming_the_time():
     net = MLP([2, 3, 1], "identity", seed=0)
     with pytest.raises(NumericalError, match=r"non-finite at t = .* s \(step \d+\)"):
         simulate_tline_trainer(net, XOR_X * 1e3, XOR_Y, td=1.0, t_stop=400.0, learning_rate=10.0)
+
+
+def test_a_runaway_circuit_is_an_error_not_a_result():
+    """Finite but diverging runs raise NumericalError naming the time (before: loss 3.7e99 returned)."""
+    from substrate.errors import NumericalError
+
+    net = MLP([2, 3, 1], "tanh", seed=3)
+    x = np.array([[-1.0, -1.0], [-1.0, 1.0], [1.0, -1.0], [1.0, 1.0]])
+    y = np.array([0.0, 1.0, 1.0, 0.0])
+    with pytest.raises(NumericalError, match=r"diverging at t = .* s, instance 0"):
+        simulate_tline_trainer(net, x, y, td=1e-9, t_stop=200e-9, learning_rate=1e9)
+    simulate_tline_trainer(net, x, y, td=1e-9, t_stop=200e-9, learning_rate=2e8)  # the benchmark's rate: fine
+    with pytest.raises(ConfigurationError, match="record_every = 2.5 must be a whole number"):
+        simulate_tline_trainer(net, x, y, td=1e-9, record_every=2.5)
+
+
+def test_rc_step_beyond_rk4_stability_is_refused_before_work():
+    from circuits.native import simulate_rc_batch
+
+    net = MLP([2, 3, 1], "tanh", seed=3)
+    x = np.array([[-1.0, -1.0], [1.0, 1.0]])
+    y = np.array([0.0, 1.0])
+    # 2.78 tau is the edge of RK4's real stability interval (2.785); 3 tau diverged to loss 2e96 before
+    with pytest.raises(ConfigurationError, match=r"step = 3e-06 s exceeds the RK4 stability limit 2.78 tau"):
+        simulate_rc_batch([net], x, y, tau=1e-6, step=3e-6, t_stop=1e-3)
