@@ -16,6 +16,8 @@ __all__ = [
     "ConfigurationError",
     "ShapeError",
     "NumericalError",
+    "ResourceError",
+    "PathError",
     "SubstrateWarning",
     "check_range",
     "check_positive",
@@ -38,6 +40,14 @@ class ShapeError(SubstrateError, ValueError):
 
 class NumericalError(SubstrateError, FloatingPointError):
     """A simulation produced NaN or inf; the message names where (step, layer, quantity)."""
+
+
+class ResourceError(ConfigurationError):
+    """A setting asks for more memory than the machine has available (the message names the setting)."""
+
+
+class PathError(SubstrateError, OSError):
+    """A file or folder cannot be used: not writable, a file where a folder is asked, or the reverse."""
 
 
 class SubstrateWarning(UserWarning):

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..learning import TrainingInterrupted
     from ..learning.config import load_config
     from ..learning.run import run as run_config
-    from .train import report
+    from .train import exit_status, report
 
     started = time.perf_counter()
     config = load_config(args.task)
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         summary = run_config(config, Path(args.out), progress=not args.no_progress)
     except TrainingInterrupted as interrupted:
         print(f"substrate demo: {interrupted}", file=sys.stderr)
-        return 130
+        return exit_status(interrupted)
     print(report(summary))
     depth = len(summary["sizes"]) - 1
     if summary["schedule"] == "pipelined":

@@ -43,6 +43,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from circuits.export import export
 
+    from ..learning.run import check_run_dir
+
+    check_run_dir(args.run_dir)  # refuse a params.npz left over from an earlier run in the same folder
     x = y = None
     if args.input is not None:
         x = _vector(args.input, "--input")

@@ -23,10 +23,15 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed.config import load_config
     from ..distributed.mol import simulate
     from ..distributed.output import write_line_outputs
+    from ..io import check_output_folder, read_text
+    from ..resources import check_memory, line_memory
 
     config = Path(args.config)
+    read_text(config, "config file")  # a missing, unreadable or non-UTF-8 file: one clear line
     network, options = load_config(config)  # validates everything before any work
     out = Path(args.out) if args.out else config.parent / f"{config.stem}_out"
+    check_output_folder(out)
+    check_memory(line_memory(network, options))
     solution = simulate(network, **options)
     result = write_line_outputs(solution, out, title=f"{config.name}: {len(network.lines)} line(s)")
     summary = result["summary"]

@@ -41,7 +41,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import MLP, Worldsheet
+    from ..discrete.worldsheet import check_courant
+    from ..io import check_output_file
     from ..plotting import plot_worldsheet
+    from ..resources import check_memory, network_memory
 
     sizes = parse_sizes(args.sizes)
     if args.batch < 1:
@@ -50,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     steps = 2 * depth + 2 if args.steps is None else args.steps
     if steps < 0:
         raise ConfigurationError(f"--steps = {steps} must be >= 0")
+    check_output_file(args.out)
+    check_memory(network_memory(sizes, args.batch, steps))
+    check_courant("--courant", args.courant, depth)
     rng = np.random.default_rng(args.seed)
     net = MLP(sizes, activation=args.activation, seed=rng)
     for layer in net.layers:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigurationError
+from ..io import read_text
 
 
 def register(subparsers) -> None:
@@ -29,21 +30,25 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..learning import TrainingInterrupted
     from ..learning.config import load_config, resolve
+    from ..learning.run import RUN_FILE
     from ..learning.run import run as run_config
 
     if args.resume:
         run_dir = Path(args.resume)
         if args.config:
             raise ConfigurationError("give either a config or --resume RUN_DIR, not both")
-        if not (run_dir / "config.json").exists():
+        if not (run_dir / "config.json").is_file():
             raise ConfigurationError(f"--resume {run_dir}: no config.json there (not a run directory)")
-        config = resolve(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+        try:
+            config = resolve(json.loads(read_text(run_dir / "config.json", "config file")))
+        except json.JSONDecodeError as error:
+            raise ConfigurationError(f"{run_dir / 'config.json'} is not valid JSON: {error}") from None
     else:
         if not args.config:
             raise ConfigurationError("name a config file or a built-in task (xor, moons, circles, teacher, digits)")
         config = load_config(args.config)
         run_dir = Path(args.out or Path("runs") / config["data"]["name"])
-        if (run_dir / "metrics.json").exists() or (run_dir / "checkpoint.npz").exists():
+        if any((run_dir / name).exists() for name in ("metrics.json", "checkpoint.npz", RUN_FILE)):
             if not args.force:
                 raise ConfigurationError(
                     f"--out {run_dir} already holds a run; pass --force to overwrite or --resume {run_dir} to continue"
@@ -52,9 +57,14 @@ def run(args: argparse.Namespace) -> int:
         summary = run_config(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     except TrainingInterrupted as interrupted:
         print(f"substrate train: {interrupted}", file=sys.stderr)
-        return 130
+        return exit_status(interrupted)
     print(report(summary))
     return 0
+
+
+def exit_status(interrupted) -> int:
+    """128 + the signal number: 130 after Ctrl-C (SIGINT), 143 after SIGTERM."""
+    return 143 if getattr(interrupted, "signal", "SIGINT") == "SIGTERM" else 130
 
 
 def report(summary: dict) -> str:
@@ -66,10 +76,14 @@ def report(summary: dict) -> str:
         f"port {summary['port']['kind']}",
         f"  {summary['steps']} port updates in {summary['epochs']} epochs ("
         f"{summary['wave_steps']} {'wave steps' if summary['substrate'] == 'worldsheet' else 'RC time constants'}), "
-        f"{summary['seconds']:.1f} s",
-        f"  final train loss {summary['train_loss']:.4g}, test loss {summary['test_loss']:.4g}"
+        f"{summary['seconds']:.1f} s (all segments)",
+        f"  final train loss {summary['train_loss']:.4g}, "
+        + (f"test loss {summary['test_loss']:.4g}" if summary["test_loss"] is not None else "no test set")
         + (f", test accuracy {100 * accuracy:.1f} %" if accuracy is not None else ""),
-        f"results in {summary['run_dir']}/:",
     ]
+    if summary["gradient_error"] is not None:
+        lines.append(f"  gradient error at the last update: {summary['gradient_error']:.2e} (relative, port efforts "
+                     "against backprop of the same minibatch)")
+    lines += [f"results in {summary['run_dir']}/ (run {summary['run_id']}):"]
     lines += [f"  {Path(name).name}" for name in summary["files"]]
     return "\n".join(lines)

@@ -22,18 +22,133 @@ from ..errors import ConfigurationError, check_range, warn
 from ..network import Loss, Network, WaveState, emitted_waves, get_loss, port_efforts, reference_waves
 from ..network.backprop import gradient_error
 
-__all__ = ["Worldsheet", "RelaxationHistory", "check_courant", "initial_state"]
+__all__ = ["Worldsheet", "RelaxationHistory", "check_courant", "courant_floor", "largest_courant", "relaxation_steps",
+           "relax_toward", "initial_state", "FLOOR_LIMIT"]
 
 
-def check_courant(name: str, value: float) -> float:
-    """Validate a Courant number (Euler step): error outside (0, 2), warning inside (1, 2)."""
+#: largest accepted float64 error floor of a Courant number in (1, 2) (see :func:`courant_floor`)
+FLOOR_LIMIT = 1e-3
+
+
+def courant_floor(depth: int, courant: float) -> float:
+    """Predicted float64 error floor of the wave iteration at Courant number ``nu``: ``eps (nu/(2-nu))^(2L-2)``.
+
+    Each stage of the chain (``2L`` links, the loss and input ports at the ends) responds to a unit
+    impulse with ``nu (1 - nu)^n``, whose l1 norm is ``nu / (1 - |1 - nu|)``: 1 for ``nu <= 1`` and
+    ``nu / (2 - nu)`` in (1, 2). Rounding errors of size ``eps`` made at every step pass through up to
+    ``2L - 2`` interior stages, so the relative error stalls near ``eps (nu/(2-nu))^(2L-2)``
+    (physics.md, section 3; measured within a factor 30 by ``tests/test_worldsheet.py``).
+
+    Parameters
+    ----------
+    depth : int
+        Network depth ``L`` (>= 1).
+    courant : float
+        Courant number in (0, 2).
+
+    Returns
+    -------
+    float
+        The predicted relative gradient error floor (dimensionless); ``eps`` for ``nu <= 1``.
+    """
+    gain = max(courant / (2.0 - courant), 1.0)
+    return float(np.finfo(float).eps * gain ** (2 * depth - 2))
+
+
+def largest_courant(depth: int, floor: float = FLOOR_LIMIT) -> float:
+    """The Courant number at which :func:`courant_floor` reaches ``floor`` for depth ``L`` (2 for L = 1)."""
+    if depth <= 1:
+        return 2.0
+    gain = (floor / np.finfo(float).eps) ** (1.0 / (2 * depth - 2))
+    return float(2.0 * gain / (1.0 + gain))
+
+
+def check_courant(name: str, value: float, depth: int | None = None) -> float:
+    """Validate a Courant number (Euler step) for a network of depth ``depth``.
+
+    Outside (0, 2) is an error. Inside (1, 2) the iteration converges in exact arithmetic but, in
+    float64, stalls at :func:`courant_floor`: a warning states that floor, and a floor above
+    :data:`FLOOR_LIMIT` (1e-3) is an error. Without ``depth`` only the range is checked (and (1, 2)
+    warns without a floor).
+    """
     value = check_range(name, value, 0.0, 2.0, low_inclusive=False, high_inclusive=False)
     if value > 1.0:
-        warn(
-            f"{name} = {value} lies in (1, 2): the iteration converges but with large transient growth "
-            "(non-normal); (0, 1] is the well-behaved range"
-        )
+        if depth is None:
+            warn(f"{name} = {value} lies in (1, 2): large transient growth (non-normal iteration) and a float64 "
+                 "error floor eps (nu/(2-nu))^(2L-2); (0, 1] is the well-behaved range")
+            return value
+        floor = courant_floor(depth, value)
+        if floor > FLOOR_LIMIT:
+            raise ConfigurationError(
+                f"{name} = {value} at depth L = {depth}: the float64 error floor eps (nu/(2-nu))^(2L-2) = "
+                f"{floor:.1e} exceeds {FLOOR_LIMIT:g}; the valid range at this depth is "
+                f"(0, {largest_courant(depth):.4f}] ((0, 1] is the well-behaved range)"
+            )
+        warn(f"{name} = {value} lies in (1, 2): large transient growth (non-normal iteration), and in float64 the "
+             f"gradient error stalls near eps (nu/(2-nu))^(2L-2) = {floor:.1e} (L = {depth}); (0, 1] is the "
+             "well-behaved range")
     return value
+
+
+def relaxation_steps(depth: int, courant: float, tolerance: float = 1e-10) -> int:
+    """Wave steps after which any initial wave error has decayed by ``tolerance`` (``2L`` at Courant 1).
+
+    The iteration matrix of a depth-``L`` chain is ``(1 - nu) I + nu N`` with ``N`` nilpotent of index
+    ``2L``, so after ``n`` steps an initial error is multiplied by
+    ``sum_{j<2L} C(n, j) |1 - nu|^(n-j) nu^j N^j``. This returns the smallest ``n >= 2L`` for which the
+    scalar factor ``sum_{j<2L} C(n, j) |1 - nu|^(n-j) nu^j`` (a binomial tail for ``nu < 1``) is at most
+    ``tolerance``. With warm-started waves the default 1e-10 gave gradient errors of 1e-11 to 2e-10 on
+    xor at ``nu`` = 0.3 to 0.8 (``tests/test_reliability.py`` bounds them by 1e-7).
+
+    Parameters
+    ----------
+    depth : int
+        Network depth ``L``.
+    courant : float
+        Courant number in (0, 2).
+    tolerance : float
+        Decay asked of the scalar factor (dimensionless).
+
+    Returns
+    -------
+    int
+        Wave steps per relaxation (``2L`` at ``courant = 1``).
+    """
+    from scipy.special import gammaln
+
+    depth, courant = int(depth), float(courant)
+    links = 2 * depth
+    if courant == 1.0:
+        return links
+    j = np.arange(links)
+
+    def factor(n: int) -> float:
+        return float(np.exp(gammaln(n + 1) - gammaln(j + 1) - gammaln(n - j + 1) + (n - j) * np.log(abs(1.0 - courant))
+                            + j * np.log(courant)).sum())
+
+    def done(n: int) -> bool:  # below tolerance and past the factor's single peak
+        return factor(n) <= tolerance and factor(n + 1) <= factor(n)
+
+    high = links
+    while not done(high):
+        high *= 2
+    low = high // 2
+    while high - low > 1:  # bisection: done(n) is false below the answer and true from it on
+        middle = (low + high) // 2
+        low, high = (low, middle) if done(middle) else (middle, high)
+    return max(high, links)
+
+
+def relax_toward(wave: np.ndarray, emitted: np.ndarray, nu: float) -> np.ndarray:
+    """One Euler (Courant) step of a link: ``wave + nu (emitted - wave)``; at ``nu = 1`` exactly ``emitted``.
+
+    Written as ``(1 - nu) wave + nu emitted`` so that the unit step assigns the emitted wave bit for
+    bit: ``wave + (emitted - wave)`` would round a tiny ``emitted`` against a large ``wave`` (a 4e-18
+    gradient under an O(1) warm start came out with relative error 1).
+    """
+    if nu == 1.0:
+        return emitted
+    return (1.0 - nu) * wave + nu * emitted
 
 
 def initial_state(net: Network, x: np.ndarray, init: str = "zeros", rng=None) -> WaveState:
@@ -96,7 +211,7 @@ class Worldsheet:
     def __init__(self, net: Network, loss: str | Loss = "mse", courant: float = 1.0, beta: float = 1.0):
         self.net = net
         self.loss = get_loss(loss)
-        self.courant = check_courant("courant", courant)
+        self.courant = check_courant("courant", courant, net.depth)
         self.beta = check_range("beta", beta, 0.0, None, low_inclusive=False)
 
     def initial_state(self, x, init: str = "zeros", rng=None) -> WaveState:
@@ -121,12 +236,8 @@ class Worldsheet:
     def step_from(self, state: WaveState, emitted_forward, emitted_backward) -> WaveState:
         """The Courant-weighted update of ``state`` toward what the junctions emitted."""
         nu = self.courant
-        if nu == 1.0:
-            forward = [state.forward[0]] + emitted_forward
-            backward = emitted_backward
-        else:
-            forward = [state.forward[0]] + [a + nu * (e - a) for a, e in zip(state.forward[1:], emitted_forward)]
-            backward = [s + nu * (e - s) for s, e in zip(state.backward, emitted_backward)]
+        forward = [state.forward[0]] + [relax_toward(a, e, nu) for a, e in zip(state.forward[1:], emitted_forward)]
+        backward = [relax_toward(s, e, nu) for s, e in zip(state.backward, emitted_backward)]
         return WaveState(forward, backward, state.time + 1)
 
     def efforts(self, state: WaveState) -> list[np.ndarray]:

@@ -20,14 +20,18 @@ import copy
 import inspect
 import json
 import tomllib
+import warnings
 from pathlib import Path
 
 from ..datasets import DATASETS, load
-from ..errors import ConfigurationError, check_range, check_type
+from ..discrete.worldsheet import check_courant, relaxation_steps
+from ..errors import ConfigurationError, ShapeError, SubstrateWarning, check_range, check_type, warn
+from ..io import read_text
+from ..resources import FLOAT, check_memory
 from ..network import ACTIVATIONS, MLP
 from ..ports import from_config as port_from_config
 
-__all__ = ["PRESETS", "resolve", "load_config", "build"]
+__all__ = ["PRESETS", "resolve", "load_config", "build", "memory_needs"]
 
 _TRAIN = {"substrate": "worldsheet", "schedule": "separated", "courant": 1.0, "seed": 0, "beta": 1.0,
           "gradient_check": True}
@@ -151,30 +155,94 @@ def load_config(source: str | Path) -> dict:
     path = Path(source)
     if not path.exists():
         raise ConfigurationError(f"{text!r} is neither a built-in task {sorted(PRESETS)} nor an existing file")
+    text = read_text(path, "config file")
     try:
         if path.suffix == ".json":
-            config = json.loads(path.read_text(encoding="utf-8"))
+            config = json.loads(text)
         else:
-            config = tomllib.loads(path.read_text(encoding="utf-8"))
+            config = tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigurationError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
     return resolve(config)
 
 
+def memory_needs(config: dict) -> dict[str, float]:
+    """Estimated bytes a training run of ``config`` holds at once, per setting (see :mod:`substrate.resources`).
+
+    Terms: the dataset (``data.n_samples`` samples, inputs and targets, and one forward pass over it
+    for the per-epoch metrics), the parameters with their port state, the waves of a minibatch (and,
+    pipelined, the delay stubs of ``2(L - k + 1)`` slots), and for a Gauss-Newton port the ``P x P``
+    matrix and the batch's output Jacobian.
+    """
+    sizes = [int(n) for n in config["network"]["sizes"]]
+    data = config["data"]
+    defaults = inspect.signature(DATASETS[data["name"]]).parameters
+    n_samples = data.get("n_samples", defaults["n_samples"].default if "n_samples" in defaults else 1797)
+    train = config["train"]
+    batch = int(train.get("batch_size", n_samples))
+    depth = len(sizes) - 1
+    n_params = sum(sizes[k] * sizes[k + 1] + sizes[k + 1] for k in range(depth))
+    needs = {
+        f"data.n_samples = {n_samples} (dataset and its forward pass)":
+            FLOAT * n_samples * (4 * (sizes[0] + sizes[-1]) + 3 * max(sizes)),
+        f"network.sizes = {sizes} (parameters and port state, {n_params} parameters)": FLOAT * 8 * n_params,
+        f"train.batch_size = {batch} (waves of a minibatch)": FLOAT * 6 * batch * sum(sizes),
+    }
+    if train.get("schedule") in ("pipelined", "naive"):
+        stubs = sum(2 * (depth - k + 1) * (sizes[k - 1] + sizes[k]) for k in range(1, depth + 1))
+        needs[f"train.batch_size = {batch} with network.sizes = {sizes} (pipeline delay stubs)"] = FLOAT * 2 * batch * stubs
+    if config["port"].get("kind") == "gauss_newton":
+        needs[f"port.kind = 'gauss_newton' with network.sizes = {sizes} (the P x P Gauss-Newton matrix, P = {n_params})"] = \
+            FLOAT * (2 * n_params ** 2 + 3 * batch * sizes[-1] * n_params)
+    return needs
+
+
 def build(config: dict):
-    """The objects a resolved config describes: ``(net, dataset, port, train_options)``."""
+    """The objects a resolved config describes: ``(net, dataset, port, train_options)``.
+
+    Checks, before building anything large: the estimated memory (:func:`memory_needs`) against the
+    memory available, then the cross-field rules (network against dataset, schedule against
+    substrate, courant and port, batch against the training set), so a run directory is written only
+    for a config that can run.
+    """
+    check_memory(memory_needs(config))
     data = dict(config["data"])
     try:
         dataset = load(data.pop("name"), **data)
     except ConfigurationError as error:
         raise _named("data", error) from None
     network = config["network"]
-    net = MLP(network["sizes"], network["activation"], network["output_activation"], seed=network["seed"])
-    port = port_from_config(config["port"])
-    options = dict(config["train"])
+    sizes, options = network["sizes"], dict(config["train"])
+    if dataset.n_inputs != sizes[0] or dataset.n_outputs != sizes[-1]:
+        raise ShapeError(f"network.sizes = {sizes} does not fit dataset {dataset.name!r}: it has {dataset.n_inputs} "
+                         f"inputs and {dataset.n_outputs} outputs, so sizes must start with {dataset.n_inputs} and end "
+                         f"with {dataset.n_outputs}")
+    schedule, courant = options["schedule"], options["courant"]
+    if options["substrate"] == "dyadic" and schedule != "separated":
+        raise ConfigurationError(f"train.substrate = 'dyadic' runs only train.schedule = 'separated', got {schedule!r}")
+    if schedule != "separated" and courant != 1.0:
+        raise ConfigurationError(f"train.courant = {courant} with train.schedule = {schedule!r}: the {schedule} "
+                                 "schedule runs at courant 1 (only 'separated' takes other values)")
+    if config["port"].get("kind") == "gauss_newton" and schedule != "separated":
+        raise ConfigurationError(f"port.kind = 'gauss_newton' needs its batch's curvature: train.schedule must be "
+                                 f"'separated', got {schedule!r}")
+    try:
+        with warnings.catch_warnings():  # the trainer warns about (1, 2) itself; here only the floor is refused
+            warnings.simplefilter("ignore", SubstrateWarning)
+            check_courant("train.courant", courant, len(sizes) - 1)
+    except ConfigurationError as error:
+        raise ConfigurationError(f"{error} (network.sizes = {sizes})") from None
+    steps, depth = options.get("wave_steps"), len(sizes) - 1
+    if options["substrate"] == "worldsheet" and schedule == "separated" and steps is not None and \
+            steps < (needed := relaxation_steps(depth, courant, 1e-3)):
+        warn(f"train.wave_steps = {steps} at train.courant = {courant}: fewer than the {needed} wave steps that "
+             f"decay an initial wave error by 1e-3 at depth L = {depth}; the gradients are approximate (the run "
+             "reports gradient_error)")
     if options.get("batch_size", 1) > len(dataset.x_train):
         raise ConfigurationError(
             f"train.batch_size = {options['batch_size']} is outside the valid range [1, {len(dataset.x_train)}] "
             f"(the training set of {dataset.name!r})"
         )
+    net = MLP(sizes, network["activation"], network["output_activation"], seed=network["seed"])
+    port = port_from_config(config["port"])
     return net, dataset, port, options

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..discrete.worldsheet import Worldsheet
+from ..discrete.worldsheet import Worldsheet, relaxation_steps
 from ..errors import ConfigurationError
 from ..lumped import Dyadic
 from ..network import Network, WaveState
@@ -50,7 +50,10 @@ def _waves(state, depth):
 
 
 class Separated:
-    """Timescale-separated schedule: ``wave_steps`` wave steps (default ``2L``) per port update.
+    """Timescale-separated schedule: ``wave_steps`` wave steps per port update.
+
+    The default is ``2L`` at Courant number 1 (exact) and otherwise
+    :func:`~substrate.discrete.worldsheet.relaxation_steps` (enough for a 1e-10 decay).
 
     Parameters
     ----------
@@ -77,7 +80,7 @@ class Separated:
         self.net, self.loss, self.substrate, self.beta = net, loss, substrate, beta
         if substrate == "worldsheet":
             self.sheet = Worldsheet(net, loss, courant=courant, beta=beta)
-            self.wave_steps = 2 * depth if wave_steps is None else int(wave_steps)
+            self.wave_steps = relaxation_steps(depth, courant) if wave_steps is None else int(wave_steps)
         elif substrate == "dyadic":
             self.rc = Dyadic(net, loss, beta=beta, tau=1.0)
             self.wave_steps = 12 * depth if wave_steps is None else int(wave_steps)

@@ -93,14 +93,20 @@ class _State:
     history: dict = field(default_factory=dict)
 
 
-def _as_dataset(data, loss) -> Dataset:
+def _as_dataset(data, loss, n_outputs: int) -> Dataset:
     if isinstance(data, Dataset):
         return data
     if isinstance(data, str):
         return load(data)
     if isinstance(data, (tuple, list)) and len(data) in (2, 4):
         x_train, y_train = np.asarray(data[0], float), np.asarray(data[1])
-        x_test, y_test = (np.asarray(data[2], float), np.asarray(data[3])) if len(data) == 4 else (x_train, y_train)
+        # no test set: empty test arrays, so the history reports no test metrics (None)
+        x_test, y_test = (np.asarray(data[2], float), np.asarray(data[3])) if len(data) == 4 else (x_train[:0], y_train[:0])
+        if loss is None and y_train.ndim == 1 and np.issubdtype(y_train.dtype, np.integer) and n_outputs > 1:
+            raise ConfigurationError(
+                f"y_train holds integer labels of shape {y_train.shape} for a network with {n_outputs} outputs: "
+                "pass loss='cross_entropy' to classify, or float targets of shape (n, n_outputs) for loss='mse'"
+            )
         loss = get_loss(loss or "mse")
         n_out = int(y_train.max()) + 1 if loss.name == "cross_entropy" and y_train.ndim == 1 else (
             y_train.shape[1] if y_train.ndim == 2 else 1)
@@ -144,7 +150,7 @@ def train(
         Trained in place: on return it holds the final (device) parameters.
     data : Dataset, str or tuple
         A :class:`~substrate.datasets.Dataset`, a built-in name (``"moons"``...) or arrays
-        ``(x_train, y_train[, x_test, y_test])``.
+        ``(x_train, y_train[, x_test, y_test])`` (without test arrays the history's test metrics are None).
     substrate : {"worldsheet", "dyadic"}
         Level-0 waves, or the level-1 RC relaxation (``separated`` only).
     port : Port
@@ -167,7 +173,8 @@ def train(
     beta : float
         Backward-wave scale (efforts do not depend on it).
     wave_steps : int, optional
-        ``separated`` only: wave steps per update (default ``2L``; ``12L`` time constants for dyadic).
+        ``separated`` only: wave steps per update (default ``2L`` at courant 1, else
+        :func:`~substrate.discrete.worldsheet.relaxation_steps`; ``12L`` time constants for dyadic).
     gradient_check : bool
         At the last update of each epoch, record the relative error of the efforts against
         ``backprop`` of the minibatch each layer is paired with, at the current weights.
@@ -190,7 +197,7 @@ def train(
         On KeyboardInterrupt, after writing the checkpoint (when ``run_dir`` is given).
     """
     # --- validate everything before any work -----------------------------------------------------
-    dataset = _as_dataset(data, loss)
+    dataset = _as_dataset(data, loss, net.sizes[-1])
     loss_fn = get_loss(loss or dataset.loss)
     if schedule not in ("separated", "pipelined", "naive"):
         raise ConfigurationError(f"schedule = {schedule!r} is unknown; valid: 'separated', 'pipelined', 'naive'")
@@ -206,7 +213,7 @@ def train(
     epochs = _int("epochs", epochs, 1)
     n_train = len(dataset.x_train)
     batch_size = n_train if batch_size is None else _int("batch_size", batch_size, 1, n_train)
-    courant = check_courant("courant", courant)
+    courant = check_courant("courant", courant, net.depth)
     if schedule != "separated" and courant != 1.0:
         raise ConfigurationError(f"courant = {courant} : the {schedule} schedule runs at courant 1")
     if wave_steps is not None:
@@ -239,7 +246,7 @@ def train(
 
     def record(st: _State, wall: float) -> None:
         train_loss, train_acc = evaluate(dataset.x_train, dataset.y_train)
-        test_loss, test_acc = evaluate(dataset.x_test, dataset.y_test)
+        test_loss, test_acc = evaluate(dataset.x_test, dataset.y_test) if len(dataset.x_test) else (None, None)
         updates = max(st.step - (st.history["step"][-1] if st.history["step"] else 0), 1)
         row = {
             "epoch": st.epoch, "step": st.step, "train_loss": train_loss, "train_accuracy": train_acc,

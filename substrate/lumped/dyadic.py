@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ..discrete.worldsheet import check_courant, initial_state
+from ..discrete.worldsheet import check_courant, initial_state, relax_toward
 from ..errors import ConfigurationError, check_positive, check_range
 from ..network import Loss, Network, WaveState, emitted_waves, get_loss, port_efforts
 
@@ -129,14 +129,17 @@ class Dyadic:
 
         Returns the final state (``time`` in s) with ``gradients`` set.
         """
-        h = check_courant("h", h)
+        h = check_courant("h", h, self.net.depth)
         steps = int(check_range("steps", steps, 0, None))
         x, target, state = self._start(x, y, state, init, rng)
         for _ in range(steps):
-            d_plus, d_minus, s0 = self.vector_field(state, target)
+            # a + h F(a) written as (1 - h) a + h (F(a) + a): at h = 1 each node takes its emitted value exactly
+            emitted_forward, emitted_backward, _ = emitted_waves(
+                self.net, self.loss, self.beta, state.forward, state.backward, target
+            )
             state = WaveState(
-                [x] + [a + h * d for a, d in zip(state.forward[1:], d_plus)],
-                [s0] + [s + h * d for s, d in zip(state.backward[1:], d_minus)],
+                [x] + [relax_toward(a, e, h) for a, e in zip(state.forward[1:], emitted_forward)],
+                [emitted_backward[0]] + [relax_toward(s, e, h) for s, e in zip(state.backward[1:], emitted_backward[1:])],
                 state.time + h * self.tau,
             )
         state.backward[0] = self.vector_field(state, target)[2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ShapeError
 from .losses import Loss, get_loss
 from .network import Network
 from .scattering import WaveState, port_efforts
@@ -74,9 +75,24 @@ def gradient_error(gradients: list[np.ndarray], reference: list[np.ndarray]) -> 
     """Largest relative error over parameter arrays: ``max_i ||g_i - r_i|| / ||r_i||`` (Frobenius).
 
     Arrays whose reference is exactly zero contribute their absolute error.
+
+    Raises
+    ------
+    ShapeError
+        When the two lists differ in length, are empty, or pair arrays of different shapes (no
+        broadcasting: a ``(n, 1)`` gradient against an ``(n,)`` reference is an error, not a number).
     """
+    gradients, reference = list(gradients), list(reference)
+    if len(gradients) != len(reference) or not reference:
+        raise ShapeError(
+            f"gradient_error needs two equally long, non-empty lists of arrays, got {len(gradients)} gradients "
+            f"and {len(reference)} reference arrays"
+        )
     worst = 0.0
-    for g, r in zip(gradients, reference):
+    for i, (g, r) in enumerate(zip(gradients, reference)):
+        g, r = np.asarray(g, dtype=float), np.asarray(r, dtype=float)
+        if g.shape != r.shape:
+            raise ShapeError(f"gradient_error: array {i} has shape {g.shape}, its reference {r.shape}")
         scale = np.linalg.norm(r)
         error = np.linalg.norm(g - r)
         worst = max(worst, error / scale if scale > 0 else error)
