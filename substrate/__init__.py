@@ -19,12 +19,13 @@ from .network import (
 )
 
 from .learning import History, TrainingInterrupted, train
+from .sweeps import sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MLP", "Network", "Dense", "Residual", "residual_network", "save_network", "load_network", "backprop", "loss_value", "gradient_error",
     "WaveState", "Worldsheet", "RelaxationHistory", "Dyadic", "DyadicSolution",
-    "train", "History", "TrainingInterrupted", "ports", "datasets",
+    "train", "History", "TrainingInterrupted", "ports", "datasets", "sweep",
     "SubstrateError", "ConfigurationError", "ShapeError", "NumericalError", "SubstrateWarning",
 ]

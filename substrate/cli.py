@@ -10,7 +10,7 @@ import sys
 from .errors import SubstrateError
 
 #: subcommand modules in ``substrate.commands``; each defines ``register(subparsers)``
-COMMANDS = ["relax", "train", "demo", "line", "export", "verify"]
+COMMANDS = ["relax", "train", "demo", "line", "export", "verify", "sweep"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,14 @@ makes the parameter one of ``n`` equally spaced values in ``[low, high]``. A qua
 its flow on an analog control variable (state ``"latent"``); the device value the network sees is the
 nearest level. The flow used for the port powers is the *actual* device change, so limits show up as
 reflected power.
+
+Component tolerance (:class:`Resistive`, :class:`Inertial`): ``resistance_tolerance=t`` gives every
+parameter its own resistor ``R_i = R (1 + t u_i)``, ``u_i`` uniform in ``[-1, 1]``, independent, drawn
+from ``numpy.random.default_rng(seed)`` when the port state is created (``0 <= t < 1`` keeps every
+``R_i > 0``). A resistive port then runs gradient descent with per-parameter rates ``dtau / R_i``.
+The drawn resistors are part of the port state (state ``"resistance"``, checkpointed). The port
+waves keep the nominal ``R`` as reference impedance, so a resistor off its nominal value reflects,
+as a line terminated by a mismatched load does.
 """
 
 from __future__ import annotations
@@ -87,6 +95,9 @@ class Port:
     kind = "port"
     #: names of per-parameter state arrays the port keeps (besides the device values)
     state_names: tuple[str, ...] = ()
+    #: relative resistor tolerance and the seed of its draws (set by the kinds that have resistors)
+    resistance_tolerance = 0.0
+    seed = 0
 
     def __init__(self, *, dtau: float = 1.0, bounds: Sequence[float] | None = None, levels: int | None = None,
                  leak: float = 0.0):
@@ -145,7 +156,30 @@ class Port:
         state = {"latent": [self._limit(np.array(p, dtype=float)) for p in params]}
         for name in self.state_names:
             state[name] = [np.zeros_like(p, dtype=float) for p in params]
+        if self.resistance_tolerance:
+            state["resistance"] = self.draw_resistances(params)
         return state
+
+    def draw_resistances(self, params: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each parameter's own resistor (ohm-like, effort per unit flow), shaped like ``params``.
+
+        ``R_i = R (1 + t u_i)`` with ``u_i`` independent and uniform in ``[-1, 1]``, drawn in parameter
+        order from ``numpy.random.default_rng(seed)``: the same seed gives the same resistors.
+        """
+        rng = np.random.default_rng(self.seed)
+        tolerance = self.resistance_tolerance
+        return [self.resistance * (1.0 + tolerance * rng.uniform(-1.0, 1.0, np.shape(p))) for p in params]
+
+    def _resistances(self, state) -> list:
+        """Per-parameter resistances of a state (the nominal scalar when there is no tolerance)."""
+        return state.get("resistance") or [self.resistance] * len(state["latent"])
+
+    def _set_tolerance(self, resistance_tolerance, seed) -> None:
+        self.resistance_tolerance = check_range("resistance_tolerance", resistance_tolerance, 0.0, 1.0,
+                                                high_inclusive=False)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigurationError(f"seed = {seed!r} must be an integer >= 0")
+        self.seed = int(seed)
 
     def parameters(self, state) -> list[np.ndarray]:
         """Device values (what the network uses) of a port state."""
@@ -173,6 +207,8 @@ class Port:
         old = self.parameters(state)
         drive = [e + self.leak * p if self.leak else e for e, p in zip(efforts, old)]
         new_state = self._integrate(state, drive, curvature)
+        if "resistance" in state:  # the drawn resistors are fixed components
+            new_state["resistance"] = state["resistance"]
         new_state["latent"] = [self._limit(latent) for latent in new_state["latent"]]
         new = self.parameters(new_state)
         flows = [-(n - o) / self.dtau for n, o in zip(new, old)]
@@ -193,6 +229,8 @@ class Port:
         """The port as a config table (see :func:`from_config`)."""
         config = {"kind": self.kind, "dtau": self.dtau, "leak": self.leak}
         config.update(self._own_config())
+        if self.resistance_tolerance:
+            config.update(resistance_tolerance=self.resistance_tolerance, seed=self.seed)
         if self.bounds is not None:
             config["bounds"] = list(self.bounds)
         if self.levels is not None:
@@ -214,6 +252,11 @@ class Resistive(Port):
     ----------
     resistance : float
         Port impedance ``R > 0`` (effort per unit flow).
+    resistance_tolerance : float
+        Relative resistor tolerance ``t`` in ``[0, 1)``: each parameter's resistor is drawn uniformly
+        in ``[R (1 - t), R (1 + t)]`` (see :meth:`Port.draw_resistances`); 0 = ideal.
+    seed : int
+        Seed of the resistor draws (>= 0).
     dtau, bounds, levels, leak
         See :class:`Port`.
 
@@ -225,8 +268,9 @@ class Resistive(Port):
 
     kind = "resistive"
 
-    def __init__(self, resistance: float, **options):
+    def __init__(self, resistance: float, *, resistance_tolerance: float = 0.0, seed: int = 0, **options):
         self.resistance = check_positive("resistance", resistance)
+        self._set_tolerance(resistance_tolerance, seed)
         super().__init__(**options)
 
     @property
@@ -235,8 +279,8 @@ class Resistive(Port):
         return self.dtau / self.resistance
 
     def _integrate(self, state, drive, curvature):
-        step = self.dtau / self.resistance
-        return {"latent": [latent - step * e for latent, e in zip(state["latent"], drive)]}
+        h = self.dtau
+        return {"latent": [latent - h / r * e for latent, e, r in zip(state["latent"], drive, self._resistances(state))]}
 
     def _own_config(self):
         return {"resistance": self.resistance}
@@ -257,7 +301,10 @@ class Inertial(Port):
     mass : float
         Inertance ``M > 0``.
     resistance : float
-        Series resistance ``R > 0``; ``dtau R / M`` must lie in (0, 1] (so ``0 <= mu < 1``).
+        Series resistance ``R > 0``; ``dtau R (1 + resistance_tolerance) / M`` must lie in (0, 1]
+        (so ``0 <= mu < 1`` for every drawn resistor).
+    resistance_tolerance, seed : float, int
+        Per-parameter resistor tolerance and its seed, as for :class:`Resistive`.
     dtau, bounds, levels, leak
         See :class:`Port`.
     """
@@ -265,12 +312,18 @@ class Inertial(Port):
     kind = "inertial"
     state_names = ("velocity",)
 
-    def __init__(self, mass: float, resistance: float, **options):
+    def __init__(self, mass: float, resistance: float, *, resistance_tolerance: float = 0.0, seed: int = 0,
+                 **options):
         self.mass = check_positive("mass", mass)
         self.resistance = check_positive("resistance", resistance)
+        self._set_tolerance(resistance_tolerance, seed)
         super().__init__(**options)
         check_range("dtau * resistance / mass", self.dtau * self.resistance / self.mass, 0.0, 1.0,
                     low_inclusive=False)
+        if self.resistance_tolerance:  # the largest drawn resistor must keep the momentum >= 0
+            check_range("dtau * resistance * (1 + resistance_tolerance) / mass",
+                        self.dtau * self.resistance * (1 + self.resistance_tolerance) / self.mass, 0.0, 1.0,
+                        low_inclusive=False)
 
     @classmethod
     def from_momentum(cls, learning_rate: float, momentum: float, dtau: float = 1.0, **options) -> "Inertial":
@@ -291,8 +344,8 @@ class Inertial(Port):
         return 1.0 - self.dtau * self.resistance / self.mass
 
     def _integrate(self, state, drive, curvature):
-        h, m, r = self.dtau, self.mass, self.resistance
-        velocity = [u + (h / m) * (-e - r * u) for u, e in zip(state["velocity"], drive)]
+        h, m = self.dtau, self.mass
+        velocity = [u + (h / m) * (-e - r * u) for u, e, r in zip(state["velocity"], drive, self._resistances(state))]
         latent = [latent + h * u for latent, u in zip(state["latent"], velocity)]
         return {"latent": latent, "velocity": velocity}
 
@@ -419,7 +472,8 @@ def from_config(config: dict) -> Port:
     """Build a port from a config table such as ``{"kind": "inertial", "mass": 20, "resistance": 2}``.
 
     Keys: ``kind`` (resistive | inertial | gauss_newton), the kind's own parameters (``resistance``;
-    ``mass`` and ``resistance``; ``damping``), and ``dtau``, ``leak``, ``bounds``, ``levels``.
+    ``mass`` and ``resistance``; ``damping``), and ``dtau``, ``leak``, ``bounds``, ``levels``;
+    resistive and inertial ports also take ``resistance_tolerance`` and ``seed``.
     """
     config = dict(config)
     kind = config.pop("kind", "resistive")
@@ -428,6 +482,8 @@ def from_config(config: dict) -> Port:
     own = {"resistive": ("resistance",), "inertial": ("mass", "resistance"), "gauss_newton": ("damping",),
            "frozen": ()}[kind]
     allowed = set(own) | ({"dtau", "leak", "bounds", "levels"} if own else set())
+    if kind in ("resistive", "inertial"):
+        allowed |= {"resistance_tolerance", "seed"}
     unknown = sorted(set(config) - allowed)
     if unknown:
         raise ConfigurationError(f"port.{unknown[0]} is not a parameter of a {kind} port; valid: {sorted(allowed)}")

@@ -13,7 +13,14 @@ def register(subparsers) -> None:
         "simulation of the same circuit (forward pass, crossbar model, delay-line trainer or dyadic relaxation). "
         "Exit status 0 when the difference is within tolerance and ngspice printed no warnings, 1 otherwise.",
     )
-    parser.add_argument("path", metavar="NETLIST_OR_RUN_DIR")
+    parser.add_argument("path", metavar="NETLIST_OR_RUN_DIR", nargs="+",
+                        help="one netlist or run directory; several, or a folder of several .cir: a summary table "
+                        "(substrate.sweeps.verify_many, options below)")
+    many = parser.add_argument_group("many netlists (substrate.sweeps.verify_many)")
+    many.add_argument("--executor", choices=["serial", "local", "dask"], default="local")
+    many.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    many.add_argument("--scheduler", metavar="ADDRESS", default=None, help="dask scheduler address")
+    many.add_argument("--timeout", type=float, default=600.0, help="seconds per netlist (default 600)")
     parser.add_argument("--tolerance", type=float, default=None,
                         help="largest accepted difference (default per format: 1e-6 relative for spice, the "
                         "finite-gain error for crossbar, 0.02 of each trajectory's range for tline-trainer, "
@@ -24,7 +31,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from circuits.export import verify
 
-    report = verify(args.path, args.tolerance)
+    from ..sweeps.verify import netlists, run_many
+
+    if len(args.path) > 1 or len(netlists(args.path)) > 1:
+        return run_many(args)
+    report = verify(args.path[0], args.tolerance)
     print(f"netlist: {report['netlist']}")
     print(f"format: {report['format'] or 'plain netlist (no .json sidecar: ngspice run only)'}")
     print(f"ngspice points: {report['points']}")

@@ -83,7 +83,8 @@ _SCHEMA = {
               "beta": ((int, float), 0.0, None), "wave_steps": (int, 1, None), "gradient_check": (bool, None, None)},
 }
 _PORT_TYPES = {"kind": str, "resistance": (int, float), "mass": (int, float), "damping": (int, float),
-               "dtau": (int, float), "leak": (int, float), "bounds": list, "levels": int}
+               "dtau": (int, float), "leak": (int, float), "bounds": list, "levels": int,
+               "resistance_tolerance": (int, float), "seed": int}
 _CHOICES = {("train", "substrate"): tuple(SUBSTRATES), ("train", "schedule"): ("separated", "pipelined", "naive")}
 
 

@@ -1,0 +1,109 @@
+"""What a worker runs: a chunk of tasks through a runner, each task ending as one result row.
+
+A *chunk* is the unit submitted to an executor: consecutive tasks of one grid point (so they share
+everything but their Monte Carlo draws). A runner turns a chunk into rows with one call,
+:meth:`Runner.run`. :class:`TrainRunner` trains the tasks one after another with
+:func:`substrate.train`; an engine that can batch instances (a circuit simulator with an instance
+axis) implements :meth:`Runner.run` as one vectorised call over the chunk, which is why chunks
+exist. Rows never depend on the chunking: each task is seeded by its own task seed.
+
+Every task runs with BLAS pinned to one thread (``threadpoolctl``), on every executor, so that the
+numbers do not depend on where a task ran.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..errors import SubstrateError
+from ..learning.config import build
+from ..learning.trainer import train
+
+__all__ = ["Runner", "TrainRunner", "TaskTimeout", "run_chunk", "METRICS", "STATUSES"]
+
+#: result columns every runner fills (``None`` where a substrate does not report the quantity)
+METRICS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "gradient_error", "energy", "steps")
+#: row statuses: finished, raised an error, exceeded ``sweep.time_limit``
+STATUSES = ("ok", "failed", "timeout")
+
+
+class TaskTimeout(SubstrateError):
+    """A task ran longer than its time limit (raised inside the task, between port updates)."""
+
+
+class Runner:
+    """Turns a chunk of tasks into result rows (one dict of :data:`METRICS` and ``status`` per task)."""
+
+    def run(self, tasks, time_limit: float) -> list[dict]:  # pragma: no cover - interface
+        """Run ``tasks`` (a list of :class:`~substrate.sweeps.spec.Task`); ``time_limit`` in s per task."""
+        raise NotImplementedError
+
+
+class TrainRunner(Runner):
+    """Trains each task's config with :func:`substrate.train` (no run directory, no figures).
+
+    The time limit is cooperative: a callback checks the elapsed time after every port update and
+    stops the task with status ``timeout``. Any other exception gives status ``failed`` with the
+    exception's type and message. ``energy`` is the energy absorbed by the parameter ports over the
+    run, ``sum_n dtau e.v`` (dimensionless, like the port powers of the history).
+    """
+
+    def run(self, tasks, time_limit: float) -> list[dict]:
+        rows = []
+        for task in tasks:
+            started = time.perf_counter()
+            row = self._one(task, time_limit, started)
+            row["wall_time"] = time.perf_counter() - started
+            rows.append(row)
+        return rows
+
+    @staticmethod
+    def _one(task, time_limit: float, started: float) -> dict:
+
+        def watchdog(info):
+            if time.perf_counter() - started > time_limit:
+                raise TaskTimeout(f"exceeded the time limit of {time_limit:g} s after {info.step} port updates")
+
+        try:
+            net, dataset, port, options = build(task.config)
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverging run ends as NumericalError, quietly
+                history = train(net, dataset, port=port, callbacks=[watchdog], **options)
+        except TaskTimeout as error:
+            return {"status": "timeout", "error": str(error)}
+        except Exception as error:  # a failed task is a row, not the end of the sweep
+            return {"status": "failed", "error": f"{type(error).__name__}: {error}".replace("\n", " ")}
+        final = history.final
+        steps = history.array("step")
+        absorbed = history.array("absorbed_power")[1:]  # row 0 is before training
+        energy = float(np.sum(absorbed * np.diff(steps)) * port.dtau) if len(steps) > 1 else 0.0
+        row = {"status": "ok", "error": "", "steps": int(final["step"]), "energy": energy}
+        for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "gradient_error"):
+            value = final[key]
+            row[key] = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+        return row
+
+
+def run_chunk(runner: Runner, tasks, time_limit: float) -> list[dict]:
+    """Run one chunk with BLAS pinned to 1 thread; return its rows (``task`` id and ``wall_time`` added).
+
+    This is the function submitted to the executor. ``wall_time`` (s) is the chunk's wall time
+    shared equally among its tasks when the runner batches them.
+    """
+    from threadpoolctl import threadpool_limits
+
+    started = time.perf_counter()
+    with threadpool_limits(limits=1):
+        try:
+            rows = runner.run(tasks, time_limit)
+            if len(rows) != len(tasks):
+                raise RuntimeError(f"the runner returned {len(rows)} rows for a chunk of {len(tasks)} tasks")
+        except Exception as error:  # a runner that fails as a whole fails each of its tasks
+            rows = [{"status": "failed", "error": f"{type(error).__name__}: {error}"} for _ in tasks]
+    seconds = (time.perf_counter() - started) / max(len(tasks), 1)
+    for task, row in zip(tasks, rows):
+        row["task"] = task.index
+        row.setdefault("wall_time", seconds)
+    return rows
