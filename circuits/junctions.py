@@ -98,7 +98,7 @@ class Layout:
 
     def links(self, waves: np.ndarray) -> list[np.ndarray]:
         """Split ``waves[..., r, n, p]`` (neuron, sample, instance) into one array per link, ``(..., p, n, n_k)``."""
-        return [np.moveaxis(waves[..., row[3]:row[3] + row[1], :, :], (-3, -1), (-1, -3)) for row in self.table]
+        return [waves[..., row[3]:row[3] + row[1], :, :].swapaxes(-3, -1) for row in self.table]
 
 
 _LOG2E = 1.4426950408889634

@@ -18,6 +18,7 @@ processes load it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,6 +142,10 @@ def _instances(nets) -> list:
 
 def _per_instance(name: str, value, instances: int, n_params: int | None = None, positive: bool = False) -> np.ndarray:
     """A rate as an array of shape ``(I,)`` (``n_params`` None) or ``(n_params, I)``, validated."""
+    shape = (instances,) if n_params is None else (n_params, instances)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # the common scalar: no array checks
+        if math.isfinite(value) and (value > 0 if positive else value >= 0):
+            return np.full(shape, float(value))
     array = np.asarray(value, dtype=float)
     if array.ndim > 1 or (array.ndim == 1 and len(array) != instances):
         raise ConfigurationError(f"{name} must be a number or an array of shape ({instances},) (one per instance), "
@@ -149,9 +154,7 @@ def _per_instance(name: str, value, instances: int, n_params: int | None = None,
     if not np.all(np.isfinite(array) & low_ok):
         bad = float(array.ravel()[~(np.isfinite(array.ravel()) & low_ok.ravel())][0])
         raise ConfigurationError(f"{name} = {bad!r} is outside the valid range {'(0' if positive else '[0'}, inf)")
-    array = np.broadcast_to(array, (instances,))
-    shape = (instances,) if n_params is None else (n_params, instances)
-    return np.ascontiguousarray(np.broadcast_to(array, shape))
+    return np.ascontiguousarray(np.broadcast_to(np.broadcast_to(array, (instances,)), shape))
 
 
 def _problem(nets, x, y, loss):
@@ -204,6 +207,16 @@ def _lanes(array: np.ndarray, batch: int) -> np.ndarray:
 def _sample_lanes(samples: np.ndarray, instances: int) -> np.ndarray:
     """Per-sample rows ``(batch, n)`` as lanes ``(n, batch I)``: lane ``c = n I + p`` holds sample ``n``."""
     return np.ascontiguousarray(np.repeat(samples.T, instances, axis=1))
+
+
+def _initial_state(theta: np.ndarray, inertial: bool) -> np.ndarray:
+    """The integrated state ``(S, I)``: the parameters, then (inertial ports) their flows, starting at 0."""
+    return np.ascontiguousarray(np.concatenate([theta, np.zeros_like(theta)]) if inertial else theta)
+
+
+def _instance_second(arrays: list) -> list:
+    """``(T,) + shape + (I,)`` records as ``(T, I) + shape`` views."""
+    return [a.transpose((0, a.ndim - 1) + tuple(range(1, a.ndim - 1))) for a in arrays]
 
 
 def _failed(step, h):
@@ -273,8 +286,7 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     failed = -1
     for part in _blocks(instances, block, batch):
         n = part.stop - part.start
-        state = np.ascontiguousarray(np.concatenate([theta[:, part], np.zeros_like(theta[:, part])]) if inertial
-                                     else theta[:, part])
+        state = _initial_state(theta[:, part], inertial)
         parts = (np.empty((records, P, n)), np.empty((records, n)), np.empty((len(record_a), nodes, batch * n)),
                  np.empty((len(record_a), nodes, batch * n)))
         code = run_tline(layout.table, layout.activations, LOSS_CODES[loss.name], _lanes(beta[part], batch),
@@ -287,7 +299,7 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
         record_s[..., part] = parts[3].reshape(-1, nodes, batch, n)
     _failed(failed, h)
     t = np.arange(records) * record_every * h
-    params = [np.moveaxis(q, -1, 1) for q in layout.unpack(record_params)]
+    params = _instance_second(layout.unpack(record_params))
     a = layout.links(record_a) if record_waves else None
     s = layout.links(record_s) if record_waves else None
     return TLineBatch(t, params, record_loss, a, s)
@@ -359,20 +371,19 @@ def simulate_rc_batch(nets, x, y, loss: str = "mse", beta=1.0, tau=1e-6, t_stop:
     failed = -1
     for part in _blocks(instances, block, batch):
         n = part.stop - part.start
-        state = np.ascontiguousarray(np.concatenate([theta[:, part], np.zeros_like(theta[:, part])]) if inertial
-                                     else theta[:, part])
+        state = _initial_state(theta[:, part], inertial)
         parts = (np.empty((records, P, n)), np.empty((records, n)), np.empty((records, 2, nodes, batch * n)))
         code = run_rc(layout.table, layout.activations, LOSS_CODES[loss.name], _lanes(beta[part], batch),
                       _lanes(tau[part], batch), _sample_lanes(x, n), _sample_lanes(target, n),
                       np.zeros((2, nodes, batch * n)), state, P, batch, inertial,
-                      *(np.ascontiguousarray(a[:, part]) for a in (rate, leak, inertia, friction)), h, steps, record_every,
-                      *parts)
+                      *(np.ascontiguousarray(a[:, part]) for a in (rate, leak, inertia, friction)), h, steps,
+                      record_every, *parts)
         failed = code if failed < 0 or 0 <= code < failed else failed
         record_params[..., part], record_loss[:, part] = parts[0], parts[1]
         record_waves[..., part] = parts[2].reshape(records, 2, nodes, batch, n)
     _failed(failed, h)
     t = np.arange(records) * record_every * h
-    params = [np.moveaxis(q, -1, 1) for q in layout.unpack(record_params)]
+    params = _instance_second(layout.unpack(record_params))
     a, s = layout.links(record_waves[:, 0]), layout.links(record_waves[:, 1])
     return RCBatch(t, params, record_loss, a, s)
 

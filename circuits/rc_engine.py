@@ -41,8 +41,9 @@ def run_rc(table, activations, loss_code, beta, tau, x, target, waves, state, n_
 
     Lane layout of :mod:`circuits.junctions` (``C = batch * I`` lanes, C-contiguous arrays). ``waves``
     (2, N, C) holds the ``a+`` and ``a-`` node voltages (zero at rest), ``state`` (S, I) the parameter
-    voltages (and inertial flows); port rates are (P, I), ``beta`` and ``tau`` per lane (C,). Records at grid points ``m % record_every == 0``: parameters
-    (R, P, I), batch-mean cost at the output nodes (R, I), node voltages (R, 2, N, C).
+    voltages (and inertial flows); port rates are (P, I), ``beta`` and ``tau`` per lane (C,). Records at
+    grid points ``m % record_every == 0``: parameters (R, P, I), batch-mean cost at the output nodes
+    (R, I), node voltages (R, 2, N, C).
     """
     instances = state.shape[1]
     lanes = batch * instances

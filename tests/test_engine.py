@@ -91,7 +91,7 @@ def test_tline_engine_is_fourth_order_across_the_wave_fronts(ports):
         run = _xor_run(steps, **ports)
         errors.append(max(float(np.max(np.abs(p - q[::32 // steps]))) for p, q in zip(run.params, reference.params)))
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
-    # RK4 with the jumps of the first round trip on grid points: order 4 (measured 3.9 to 4.0); a scheme
+    # RK4 with the jumps of the first round trip on grid points: order 4 (measured 3.98 to 4.08); a scheme
     # that averaged across the fronts (the former Heun step) measured order 1 here
     assert np.all(orders[1:] > 3.7) and np.all(orders < 4.4), orders
 
@@ -141,8 +141,9 @@ def test_native_trainer_descends_the_loss_like_gradient_descent():
     flow = net.copy()
     for _ in range(400 - 5):  # efforts are exact from 2L = 4 delays on; Euler steps of one delay
         flow.params = [p - 1e-3 * g for p, g in zip(flow.params, backprop(flow, XOR_X, XOR_Y, "mse"))]
-    # the circuit lags by the round trip and integrates continuously: agreement to O(lr^2 t) ~ 1e-3
-    assert np.max(np.abs(run.params[0][-1] - flow.params[0])) < 5e-3
+    # the circuit lags by the round trip, integrates partial efforts during it, and flows continuously
+    # where the reference takes Euler steps: measured 4.7e-4 while the weights moved 0.13
+    assert np.max(np.abs(run.params[0][-1] - flow.params[0])) < 2e-3
     assert run.loss[-1] < run.loss[5]
 
 
