@@ -39,6 +39,7 @@ _SCHEMA = {
     "gate_delays": (int, 1, None, True, True, "line delays"),
     "settle_delays": (int, 1, None, True, True, "line delays"),
     "sample_and_hold": (bool, None, None, True, True, ""),
+    "leak_resistance": ((int, float), 0.0, None, False, True, "ohm"),
 }
 #: the keys of a ``[circuit]`` table
 CIRCUIT_KEYS = tuple(_SCHEMA)
@@ -63,6 +64,9 @@ class Circuit:
     sample_and_hold : bool
         Separated schedule: the port samples the effort when the gate opens and integrates the held
         value (exact gradient descent); False integrates the live effort over the gate.
+    leak_resistance : float, optional
+        Non-ideality: a leak resistor across every port capacitor, in ohm (> 0; default none). The
+        parameters then decay at ``1/(R_leak C)`` (1/s) while the ports integrate: weight decay.
     """
 
     td: float = 1e-9
@@ -71,6 +75,7 @@ class Circuit:
     gate_delays: int = 1
     settle_delays: int | None = None
     sample_and_hold: bool = True
+    leak_resistance: float | None = None
 
     @classmethod
     def from_config(cls, table: dict | None) -> "Circuit":
@@ -158,7 +163,8 @@ class TLineSession:
         self.state = np.ascontiguousarray(self.layout.pack([net]))
         self.held = np.zeros((P, 1))
         self.rate = np.full((P, 1), lr / self.window)
-        self.leak = np.zeros((P, 1))
+        self.leak = np.full((P, 1), 0.0 if circuit.leak_resistance is None
+                            else 1.0 / (circuit.leak_resistance * circuit.port_capacitance))
         self.cap = np.full((P, 1), circuit.port_capacitance)
         self.beta = np.full(B, float(beta))
         self.ring_f = np.zeros((3, N, B))

@@ -1,0 +1,148 @@
+"""The scheduled transmission-line trainer as a netlist: source waveforms, delay stubs, gated loss port.
+
+:func:`pipelined_trainer` exports what :class:`circuits.physical.TLineSession` simulates in the
+pipelined schedule, so ngspice runs the same trainer: the input and target sources are piecewise
+linear waveforms switching every line delay (edges of ``ramp`` s), the loss port is switched on when
+the first sample reaches it (``L td``), and junction ``k`` pairs each arriving sensitivity with its
+input and emitted waves stored on matched delay-stub lines of ``2(L - k + 1) td``. Junctions, lines
+and parameter ports are those of :func:`circuits.realize.tline_trainer`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from substrate.errors import ConfigurationError, check_range
+from substrate.network import get_loss
+
+from . import expressions as ex
+from .netlist import PWL, BSource, Netlist, Resistor, TLine, Tran, VoltageSource
+from .physical import Circuit, port_resistance
+from .realize import _PRECISE, Circuit as Realised, _dense, _parameters, _weight
+from .spice import format_number as num
+
+__all__ = ["pipelined_trainer"]
+
+
+def _slope_of_value(name: str, v: str) -> str:
+    """``f'(z)`` written with the emitted value ``v = f(z)`` (what a stub stores)."""
+    forms = {"identity": "1", "tanh": f"(1-({v})*({v}))", "sigmoid": f"(({v})*(1-({v})))"}
+    if name not in forms:
+        raise ConfigurationError(f"activation {name!r}: the stub pairing is exported for {sorted(forms)}")
+    return forms[name]
+
+
+def _steps(values: np.ndarray, td: float, ramp: float) -> PWL:
+    """A source holding ``values[m]`` on ``[m td, (m + 1) td)``, with edges of ``ramp`` s after each switch."""
+    points = [(0.0, float(values[0]))]
+    for m in range(1, len(values)):
+        points += [(m * td, float(values[m - 1])), (m * td + ramp, float(values[m]))]
+    points.append((len(values) * td, float(values[-1])))
+    return PWL(tuple(points))
+
+
+def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, beta: float = 1.0,
+                      steps_per_td: int = 40, ramp: float | None = None) -> Realised:
+    """The pipelined trainer with delay stubs, fed minibatch ``m`` on ``[m td, (m + 1) td)``.
+
+    Parameters
+    ----------
+    net : Network
+        Initial parameters (capacitor initial voltages).
+    x, target : ndarray, shape (n_b, B, n_0) and (n_b, B, n_L)
+        The minibatches, in the loss's internal target form (one-hot for cross-entropy).
+    loss : {"mse", "cross_entropy"}
+    circuit : Circuit
+        ``td`` (s), ``z0`` (ohm), ``port_capacitance`` (F), ``leak_resistance`` (ohm).
+    lr : float
+        Port learning rate, realised as ``R = td / (lr C)``.
+    beta : float
+        Loss-port gain.
+    steps_per_td : int
+        ngspice's output step and largest time step ``td / steps_per_td``.
+    ramp : float, optional
+        Edge time of the source waveforms in s (default ``td * 1e-5``).
+
+    Returns
+    -------
+    circuits.realize.Circuit
+        ``nodes["params"]`` aligned with ``net.params``; ``info`` with ``td``, ``learning_rate`` (1/s).
+    """
+    layers = _dense(net)
+    loss = get_loss(loss)
+    x, target = np.asarray(x, float), np.asarray(target, float)
+    if x.ndim != 3 or target.ndim != 3 or len(x) != len(target) or x.shape[1] != target.shape[1]:
+        raise ConfigurationError(f"x {x.shape} and target {target.shape} must be (n_batches, batch, n) with equal "
+                                 "n_batches and batch")
+    td, z0, C = circuit.td, circuit.z0, circuit.port_capacitance
+    steps_per_td = int(check_range("steps_per_td", steps_per_td, 1, 10_000))
+    ramp = td * 1e-5 if ramp is None else check_range("ramp", ramp, 0.0, td / 10, low_inclusive=False)
+    n_b, batch = x.shape[:2]
+    depth = len(layers)
+    elements = []
+    for n in range(batch):
+        for j in range(net.sizes[0]):
+            elements.append(VoltageSource(f"V_x{j}_s{n}", f"x{j}_s{n}", "0", _steps(x[:, n, j], td, ramp)))
+        delayed = np.concatenate([np.zeros((depth,) + target.shape[1:]), target])[:n_b]  # the target travels L td
+        for i in range(net.sizes[-1]):
+            elements.append(VoltageSource(f"V_y{i}_s{n}", f"y{i}_s{n}", "0", _steps(delayed[:, n, i], td, ramp)))
+    gate = np.where(np.arange(n_b) < depth, 0.0, 1.0)
+    elements.append(VoltageSource("V_loss_gate", "loss_gate", "0", _steps(gate, td, ramp)))
+
+    def stub(name, value, delay):
+        """A matched line of ``delay`` s carrying ``value``; returns the far-end node (the value delayed)."""
+        elements.extend([BSource(f"B_{name}", f"{name}_i", "0", "V", f"2*({value})"),
+                         Resistor(f"R_{name}_i", f"{name}_i", f"{name}_l", z0),
+                         TLine(f"T_{name}", f"{name}_l", "0", f"{name}_o", "0", z0, delay),
+                         Resistor(f"R_{name}_o", f"{name}_o", "0", z0)])
+        return f"v({name}_o)"
+
+    efforts = [[[[] for _ in range(layer.n_in + 1)] for _ in range(layer.n_out)] for layer in layers]
+    for k, layer in enumerate(layers, start=1):
+        f = layer.activation.name
+        delay = 2 * (depth - k + 1) * td
+        for n in range(batch):
+            arriving = [f"v(x{j}_s{n})" if k == 1 else f"v(a{k - 1}_{j}_s{n})" for j in range(layer.n_in)]
+            stored = [stub(f"si{k}_{j}_s{n}", arriving[j], delay) for j in range(layer.n_in)]
+            for i in range(layer.n_out):
+                tag = f"{k}_{i}_s{n}"
+                z = ex.linear([_weight(k, i, j) for j in range(layer.n_in)], arriving, f"v(b{k}_{i})")
+                emitted = stub(f"so{tag}", ex.activation(f, f"v(z{tag})"), delay)
+                elements += [
+                    BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
+                    BSource(f"B_f{tag}", f"f{tag}", "0", "V", f"2*{ex.activation(f, f'v(z{tag})')}"),
+                    Resistor(f"R_f{tag}", f"f{tag}", f"l{tag}", z0),
+                    TLine(f"T{tag}", f"l{tag}", "0", f"r{tag}", "0", z0, td),
+                    Resistor(f"R_g{tag}", f"g{tag}", f"r{tag}", z0),
+                    BSource(f"B_a{tag}", f"a{tag}", "0", "V", f"v(r{tag})-0.5*v(g{tag})"),
+                    BSource(f"B_s{tag}", f"s{tag}", "0", "V", f"v(l{tag})-0.5*v(f{tag})"),
+                    BSource(f"B_d{tag}", f"d{tag}", "0", "V", f"{_slope_of_value(f, emitted)}*v(s{tag})"),
+                ]
+                for j in range(layer.n_in):
+                    efforts[k - 1][i][j].append(f"v(d{tag})*{stored[j]}")
+                efforts[k - 1][i][layer.n_in].append(f"v(d{tag})")
+            if k > 1:
+                for j in range(layer.n_in):
+                    back = ex.linear([_weight(k, i, j) for i in range(layer.n_out)],
+                                     [f"v(d{k}_{i}_s{n})" for i in range(layer.n_out)])
+                    elements.append(BSource(f"B_g{k - 1}_{j}_s{n}", f"g{k - 1}_{j}_s{n}", "0", "V", f"2*({back})"))
+    for n in range(batch):
+        outputs = [f"v(a{depth}_{i}_s{n})" for i in range(net.sizes[-1])]
+        for i in range(net.sizes[-1]):
+            if loss.name == "mse":
+                gradient = f"({outputs[i]}-v(y{i}_s{n}))"
+            else:
+                total = "+".join(f"exp({o})" for o in outputs)
+                gradient = f"(exp({outputs[i]})/({total})-v(y{i}_s{n}))"
+            elements.append(BSource(f"B_g{depth}_{i}_s{n}", f"g{depth}_{i}_s{n}", "0", "V",
+                                    f"{num(2 * beta)}*v(loss_gate)*{gradient}"))
+    joined = [[["+".join(terms) for terms in row] for row in layer] for layer in efforts]
+    R = port_resistance(lr, circuit, "pipelined")
+    leak = 1e30 if circuit.leak_resistance is None else circuit.leak_resistance  # none: a leak rate of 1e-18/s
+    params, names = _parameters(net, joined, beta, batch, R, C, leak)
+    step = td / steps_per_td
+    netlist = Netlist(f"pipelined transmission-line trainer with delay stubs, {'-'.join(map(str, net.sizes))}, "
+                      f"batch {batch}, {n_b} minibatches", tuple(params + elements),
+                      Tran(step, n_b * td, step, uic=True), (), _PRECISE)
+    return Realised(netlist, {"params": names}, {"td": td, "z0": z0, "learning_rate": 1.0 / (R * C),
+                                                 "leak_rate": 1.0 / (leak * C), "beta": beta})
