@@ -40,6 +40,9 @@ _SCHEMA = {
     "settle_delays": (int, 1, None, True, True, "line delays"),
     "sample_and_hold": (bool, None, None, True, True, ""),
     "leak_resistance": ((int, float), 0.0, None, False, True, "ohm"),
+    "capacitor_tolerance": ((int, float), 0.0, 1.0, True, False, "fraction"),
+    "amplifier_gain": ((int, float), 1.0, None, True, True, "V/V open loop"),
+    "seed": (int, 0, None, True, True, ""),
 }
 #: the keys of a ``[circuit]`` table
 CIRCUIT_KEYS = tuple(_SCHEMA)
@@ -67,6 +70,15 @@ class Circuit:
     leak_resistance : float, optional
         Non-ideality: a leak resistor across every port capacitor, in ohm (> 0; default none). The
         parameters then decay at ``1/(R_leak C)`` (1/s) while the ports integrate: weight decay.
+    capacitor_tolerance : float
+        Non-ideality: each port capacitor is ``C_i = C (1 + t u_i)``, ``u_i`` uniform in ``[-1, 1]`` from
+        ``numpy.random.default_rng(seed)`` in parameter order (``0 <= t < 1``): per-parameter learning
+        rates ``lr C / C_i``.
+    amplifier_gain : float, optional
+        Non-ideality: open-loop gain ``A`` of the junction amplifiers (>= 1; default ideal). Each
+        junction (and the loss port) is a follower of closed-loop gain ``A / (1 + A)`` on every emission.
+    seed : int
+        Seeds the drawn tolerances.
     """
 
     td: float = 1e-9
@@ -76,6 +88,9 @@ class Circuit:
     settle_delays: int | None = None
     sample_and_hold: bool = True
     leak_resistance: float | None = None
+    capacitor_tolerance: float = 0.0
+    amplifier_gain: float | None = None
+    seed: int = 0
 
     @classmethod
     def from_config(cls, table: dict | None) -> "Circuit":
@@ -100,6 +115,16 @@ class Circuit:
                 except ConfigurationError as error:
                     raise ConfigurationError(f"{error}{f' ({unit})' if unit else ''}") from None
         return cls(**table)
+
+    @property
+    def closed_loop_gain(self) -> float:
+        """``A / (1 + A)`` of the junction amplifiers (1 when ideal)."""
+        return 1.0 if self.amplifier_gain is None else self.amplifier_gain / (1.0 + self.amplifier_gain)
+
+    def capacitances(self, n_params: int) -> np.ndarray:
+        """Each port's capacitance in F, drawn with ``capacitor_tolerance`` (parameter order)."""
+        u = np.random.default_rng(self.seed).uniform(-1.0, 1.0, n_params)
+        return self.port_capacitance * (1.0 + self.capacitor_tolerance * u)
 
     def to_config(self) -> dict:
         """The ``[circuit]`` table (keys with a value)."""
@@ -162,10 +187,10 @@ class TLineSession:
         P, N, B, n0 = self.layout.n_params, self.layout.n_nodes, self.batch, self.layout.sizes[0]
         self.state = np.ascontiguousarray(self.layout.pack([net]))
         self.held = np.zeros((P, 1))
-        self.rate = np.full((P, 1), lr / self.window)
-        self.leak = np.full((P, 1), 0.0 if circuit.leak_resistance is None
-                            else 1.0 / (circuit.leak_resistance * circuit.port_capacitance))
-        self.cap = np.full((P, 1), circuit.port_capacitance)
+        self.cap = circuit.capacitances(P)[:, None]
+        # dtheta/dt = -e / (R C_i): R realises lr on the nominal C
+        self.rate = 1.0 / (self.resistance * self.cap)
+        self.leak = np.zeros((P, 1)) if circuit.leak_resistance is None else 1.0 / (circuit.leak_resistance * self.cap)
         self.beta = np.full(B, float(beta))
         self.ring_f = np.zeros((3, N, B))
         self.ring_b = np.zeros((3, N, B))
@@ -261,7 +286,7 @@ class TLineSession:
                             self.delays, self.state, self.held, self.rate, self.leak, self.rate * 0, self.rate * 0,
                             False, self.cap, float(self.circuit.z0), float(self.circuit.td), self.ring_f, self.ring_b,
                             self.stub_in, self.stub_out, self.intervals, record_every * per_update, records,
-                            self.ledger, self.heat)
+                            self.ledger, self.heat, self.circuit.closed_loop_gain)
         if code >= 0:
             raise NumericalError(f"parameters became non-finite at t = {(self.intervals + code) * self.circuit.td!r} s "
                                  f"(interval {self.intervals + code})")

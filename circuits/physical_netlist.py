@@ -16,9 +16,9 @@ from substrate.errors import ConfigurationError, check_range
 from substrate.network import get_loss
 
 from . import expressions as ex
-from .netlist import PWL, BSource, Netlist, Resistor, TLine, Tran, VoltageSource
+from .netlist import PWL, BSource, Capacitor, Netlist, Resistor, TLine, Tran, VoltageSource
 from .physical import Circuit, port_resistance
-from .realize import _PRECISE, Circuit as Realised, _dense, _parameters, _weight
+from .realize import _PRECISE, Circuit as Realised, _dense, _weight
 from .spice import format_number as num
 
 __all__ = ["pipelined_trainer"]
@@ -41,6 +41,31 @@ def _steps(values: np.ndarray, td: float, ramp: float) -> PWL:
     return PWL(tuple(points))
 
 
+def _ports(net, efforts, beta, batch, resistance, circuit):
+    """Parameter capacitors ``C_i`` (:meth:`Circuit.capacitances`) charged by ``-e/R``, with leak resistors if any."""
+    n_params = sum(p.size for p in net.params)
+    capacitances = circuit.capacitances(n_params)
+    elements, names, q = [], [], 0
+    scale = 1.0 / (beta * batch * resistance)
+    for k, layer in enumerate(net.layers, start=1):
+        w_names = np.array([[f"w{k}_{i}_{j}" for j in range(layer.n_in)] for i in range(layer.n_out)])
+        b_names = np.array([f"b{k}_{i}" for i in range(layer.n_out)])
+        names += [w_names, b_names]
+        values = np.column_stack([layer.weight, layer.bias])
+        order = [(i, j) for i in range(layer.n_out) for j in range(layer.n_in)] + [(i, layer.n_in)
+                                                                                 for i in range(layer.n_out)]
+        for i, j in order:  # the packing order of circuits.junctions.Layout: weights row by row, then biases
+            node = w_names[i, j] if j < layer.n_in else b_names[i]
+            elements.append(Capacitor(f"C_{node}", node, "0", float(capacitances[q]), ic=float(values[i, j])))
+            # an ideal port has no leak; ngspice needs a DC path: 1e30 ohm (a leak rate 1e-18 of 1/(R C))
+            leak = 1e30 if circuit.leak_resistance is None else circuit.leak_resistance
+            elements.append(Resistor(f"R_leak_{node}", node, "0", leak))
+            # current out of the node through the source +e/R: the port charges the capacitor with -e/R
+            elements.append(BSource(f"B_port_{node}", node, "0", "I", f"{num(scale)}*({efforts[k - 1][i][j]})"))
+            q += 1
+    return elements, names
+
+
 def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, beta: float = 1.0,
                       steps_per_td: int = 40, ramp: float | None = None) -> Realised:
     """The pipelined trainer with delay stubs, fed minibatch ``m`` on ``[m td, (m + 1) td)``.
@@ -53,7 +78,9 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         The minibatches, in the loss's internal target form (one-hot for cross-entropy).
     loss : {"mse", "cross_entropy"}
     circuit : Circuit
-        ``td`` (s), ``z0`` (ohm), ``port_capacitance`` (F), ``leak_resistance`` (ohm).
+        ``td`` (s), ``z0`` (ohm), ``port_capacitance`` (F) and the non-idealities ``leak_resistance``
+        (ohm), ``capacitor_tolerance`` (drawn capacitors), ``amplifier_gain`` (every junction source and
+        the loss port times ``A / (1 + A)``).
     lr : float
         Port learning rate, realised as ``R = td / (lr C)``.
     beta : float
@@ -70,6 +97,8 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     """
     layers = _dense(net)
     loss = get_loss(loss)
+    gain = circuit.closed_loop_gain
+    g = num(gain)
     x, target = np.asarray(x, float), np.asarray(target, float)
     if x.ndim != 3 or target.ndim != 3 or len(x) != len(target) or x.shape[1] != target.shape[1]:
         raise ConfigurationError(f"x {x.shape} and target {target.shape} must be (n_batches, batch, n) with equal "
@@ -107,10 +136,10 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
             for i in range(layer.n_out):
                 tag = f"{k}_{i}_s{n}"
                 z = ex.linear([_weight(k, i, j) for j in range(layer.n_in)], arriving, f"v(b{k}_{i})")
-                emitted = stub(f"so{tag}", ex.activation(f, f"v(z{tag})"), delay)
+                emitted = stub(f"so{tag}", f"{g}*{ex.activation(f, f'v(z{tag})')}", delay)
                 elements += [
                     BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
-                    BSource(f"B_f{tag}", f"f{tag}", "0", "V", f"2*{ex.activation(f, f'v(z{tag})')}"),
+                    BSource(f"B_f{tag}", f"f{tag}", "0", "V", f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}"),
                     Resistor(f"R_f{tag}", f"f{tag}", f"l{tag}", z0),
                     TLine(f"T{tag}", f"l{tag}", "0", f"r{tag}", "0", z0, td),
                     Resistor(f"R_g{tag}", f"g{tag}", f"r{tag}", z0),
@@ -125,7 +154,8 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
                 for j in range(layer.n_in):
                     back = ex.linear([_weight(k, i, j) for i in range(layer.n_out)],
                                      [f"v(d{k}_{i}_s{n})" for i in range(layer.n_out)])
-                    elements.append(BSource(f"B_g{k - 1}_{j}_s{n}", f"g{k - 1}_{j}_s{n}", "0", "V", f"2*({back})"))
+                    elements.append(BSource(f"B_g{k - 1}_{j}_s{n}", f"g{k - 1}_{j}_s{n}", "0", "V",
+                                            f"{num(2 * gain)}*({back})"))
     for n in range(batch):
         outputs = [f"v(a{depth}_{i}_s{n})" for i in range(net.sizes[-1])]
         for i in range(net.sizes[-1]):
@@ -135,14 +165,13 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
                 total = "+".join(f"exp({o})" for o in outputs)
                 gradient = f"(exp({outputs[i]})/({total})-v(y{i}_s{n}))"
             elements.append(BSource(f"B_g{depth}_{i}_s{n}", f"g{depth}_{i}_s{n}", "0", "V",
-                                    f"{num(2 * beta)}*v(loss_gate)*{gradient}"))
+                                    f"{num(2 * beta * gain)}*v(loss_gate)*{gradient}"))
     joined = [[["+".join(terms) for terms in row] for row in layer] for layer in efforts]
     R = port_resistance(lr, circuit, "pipelined")
-    leak = 1e30 if circuit.leak_resistance is None else circuit.leak_resistance  # none: a leak rate of 1e-18/s
-    params, names = _parameters(net, joined, beta, batch, R, C, leak)
+    params, names = _ports(net, joined, beta, batch, R, circuit)
     step = td / steps_per_td
     netlist = Netlist(f"pipelined transmission-line trainer with delay stubs, {'-'.join(map(str, net.sizes))}, "
                       f"batch {batch}, {n_b} minibatches", tuple(params + elements),
                       Tran(step, n_b * td, step, uic=True), (), _PRECISE)
     return Realised(netlist, {"params": names}, {"td": td, "z0": z0, "learning_rate": 1.0 / (R * C),
-                                                 "leak_rate": 1.0 / (leak * C), "beta": beta})
+                                                 "beta": beta})

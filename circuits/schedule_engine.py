@@ -85,8 +85,9 @@ def _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort
 
 @njit(cache=True, error_model="numpy")
 def _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, arrive_f, arrive_b, emit_f, emit_b,
-              effort, with_effort, stubs, pin, pout, scratch):
-    """The junction field (:func:`circuits.junctions.junction_field`), the loss port's switch, and the stub pairing."""
+              effort, with_effort, stubs, pin, pout, scratch, gain):
+    """The junction field (:func:`circuits.junctions.junction_field`), the loss port's switch, the stub pairing,
+    and the junction amplifiers' closed-loop gain ``gain`` on every emission."""
     junction_field(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, emit_f, emit_b, effort,
                    with_effort and not stubs, scratch)
     if not loss_on:
@@ -96,6 +97,11 @@ def _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, ar
                 emit_b[last + i, c] = 0.0
     if stubs:
         _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort, with_effort, scratch[3])
+    if gain != 1.0:
+        for r in range(emit_f.shape[0]):
+            for c in range(emit_f.shape[1]):
+                emit_f[r, c] *= gain
+                emit_b[r, c] *= gain
 
 
 @njit(cache=True, error_model="numpy")
@@ -151,7 +157,7 @@ _RK4_WEIGHTS = np.array([1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0])
 @njit(cache=True, error_model="numpy")
 def run_schedule(table, activations, loss_code, beta, xs, targets, source, target, gate, stubs, delays, state, held,
                  rate, leak, inertia, friction, inertial, cap, z0, h, ring_f, ring_b, stub_in, stub_out, start,
-                 record_every, record_params, ledger, heat):
+                 record_every, record_params, ledger, heat, gain):
     """Advance the trainer over ``len(source)`` grid intervals of ``h = td`` seconds; returns the failing step or -1.
 
     Parameters
@@ -189,6 +195,8 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
         sources, port resistors, leak resistors.
     heat : ndarray, shape (P,)
         Energy dissipated in each port resistor, added in J.
+    gain : float
+        Closed-loop gain of every junction amplifier (1: ideal), applied to all emissions.
     """
     nodes, lanes = ring_f.shape[1], ring_f.shape[2]
     n_params = held.shape[0]
@@ -232,7 +240,7 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                 replicate(trial, n_params, batch, theta)
                 with_effort = stage < 4 and (live or (stage == 0 and mode == SAMPLE))
                 _evaluate(table, activations, loss_code, beta, theta, x, tsrc, loss_on, ring_f[kind], ring_b[kind],
-                          emit_f, emit_b, effort, with_effort, stubs, pin, pout, scratch)
+                          emit_f, emit_b, effort, with_effort, stubs, pin, pout, scratch, gain)
                 if with_effort:
                     mean_efforts(effort, n_params, batch, held if mode == SAMPLE else port_effort)
             if stage < 4:

@@ -217,7 +217,10 @@ def test_substrates_are_objects_behind_one_interface():
     ({"port_capacitance": float("nan")}, r"circuit.port_capacitance = nan is outside the valid range"),
     ({"gate_delays": 0}, r"circuit.gate_delays = 0 is outside the valid range \[1, inf\]"),
     ({"gate_delays": 1.5}, r"circuit.gate_delays = 1.5 has the wrong type"),
-    ({"tdd": 1e-9}, r"circuit.tdd = 1e-09 is not a circuit key; valid: \['gate_delays'"),
+    ({"capacitor_tolerance": 1.0}, r"circuit.capacitor_tolerance = 1.0 is outside the valid range \[0.0, 1.0\) \(fraction\)"),
+    ({"leak_resistance": -5.0}, r"circuit.leak_resistance = -5.0 is outside the valid range \(0.0, inf\] \(ohm\)"),
+    ({"amplifier_gain": 0.5}, r"circuit.amplifier_gain = 0.5 is outside the valid range \[1.0, inf\]"),
+    ({"tdd": 1e-9}, r"circuit.tdd = 1e-09 is not a circuit key; valid: \['amplifier_gain'"),
 ])
 def test_bad_circuit_values_are_refused_before_any_work(tmp_path, table, message):
     with pytest.raises(ConfigurationError, match=message):
@@ -250,14 +253,14 @@ def _trained_window(circuit, n_window=10, batch=2):
     return net, xb[:n_window], tb[:n_window]
 
 
-@pytest.mark.parametrize("leak_resistance, bound", [(None, 1e-4), (1e6, 1e-4)])
-def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngspice(ngspice, leak_resistance, bound):
+@pytest.mark.parametrize("options", [{}, {"leak_resistance": 1e6, "capacitor_tolerance": 0.2, "amplifier_gain": 100.0}])
+def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngspice(ngspice, options):
     from circuits import ngspice as runner
     from circuits.physical_netlist import pipelined_trainer
 
-    circuit = Circuit(leak_resistance=leak_resistance)
+    circuit = Circuit(**options)
     net, x, target = _trained_window(circuit)
-    if leak_resistance is None:
+    if not options:
         assert np.mean(net.forward(x.reshape(-1, 2)).argmax(1) == target.reshape(-1, 2).argmax(1)) >= 0.8
     native = TLineSession(net, "cross_entropy", circuit, "pipelined", 0.1, 2)
     trajectory = np.vstack([_flat(net.params), native.run(x, target, record_every=1)])
@@ -272,4 +275,4 @@ def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngsp
     # ngspice's error is first order in its step (4.8e-4, 2.5e-4, 1.1e-4, 6.1e-5 of each parameter's range
     # at 20, 40, 100, 200 steps per delay, ideal circuit); the native engine is fourth order at one step per
     # delay. The acceptance asks 1e-4 over a window of >= 3 minibatches (here 10, 2L + 1 of them filling)
-    assert np.max(np.abs(on_grid - trajectory) / span) <= bound
+    assert np.max(np.abs(on_grid - trajectory) / span) <= 1e-4
