@@ -2,12 +2,18 @@
 
 Usage (from the repository root, after installing the package)::
 
-    python -m benchmarks            # the full set, under 10 minutes on 2 cores
+    python -m benchmarks            # the full set, 2 to 4 minutes on 2 cores
     python -m benchmarks --quick    # fewer repetitions
     python -m benchmarks --only wave_step scaling
+    python -m benchmarks.readme benchmarks/results/latest.json   # then, on purpose: the README table
 
-Every figure is a ratio of two timings taken in the same run (the machine is noisy); absolute times
-are printed for context only.
+``benchmarks/results/`` is not tracked (.gitignore): a run never rewrites tracked files. Every
+figure is a ratio of two timings taken alternately in the same run (the machine is noisy), the
+median of per-round ratios with their spread; absolute times are printed for context only.
+
+A case is a module ``benchmarks/<name>.py`` listed in :data:`CASES` with ``run(quick) -> dict``
+holding at least ``name``, ``target`` and ``meets_target``; optional ``summary`` (headline numbers)
+and ``explanation`` (why a target is missed) go into the README table.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import numpy as np
 
 from substrate.io import write_json
 
-CASES = ["wave_step", "digits", "tline_xor", "line_network", "scaling"]
+from .timing import blas_threads
+
+CASES = ["wave_step", "pipeline", "digits", "tline_xor", "line_network", "scaling"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict:
-    return {
+    info = {
         "date": datetime.date.today().isoformat(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -38,6 +46,13 @@ def machine() -> dict:
         "processor": platform.machine(),
         "cores": os.cpu_count(),
     }
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        info["torch"] = torch.__version__
+    return info
 
 
 def plot_scaling(result: dict, path: Path) -> None:
@@ -67,13 +82,17 @@ def table(results: dict) -> str:
     for name, result in results.items():
         status = "meets target" if result.get("meets_target") else "MISSES target"
         lines.append(f"== {result['name']} ({name}): target {result.get('target', '-')}: {status}")
+        for key in ("summary", "explanation"):
+            if result.get(key):
+                lines.append(f"   {key}: {result[key]}")
         for row in result.get("rows", []):
             lines.append("   " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()))
         for key in ("by_params", "by_depth"):
             for row in result.get(key, []):
                 lines.append(f"   {key}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in row.items()))
         for key, value in result.items():
-            if key not in ("name", "rows", "by_params", "by_depth", "target", "meets_target"):
+            if key not in ("name", "rows", "by_params", "by_depth", "target", "meets_target", "summary",
+                           "explanation"):
                 lines.append(f"   {key} = {_fmt(value)}")
     return "\n".join(lines)
 
@@ -94,14 +113,20 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only", nargs="+", choices=CASES, help="run only these cases")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"), help="JSON results file")
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="numpy's BLAS threads for every case (default 1: both sides of a ratio use the same "
+                             "BLAS, and one thread keeps a shared machine's thread contention out of the ratios; "
+                             "0 leaves BLAS alone)")
     args = parser.parse_args(argv)
     results, started = {}, time.perf_counter()
-    for name in args.only or CASES:
-        case_start = time.perf_counter()
-        print(f"running {name} ...", flush=True)
-        results[name] = importlib.import_module(f"benchmarks.{name}").run(quick=args.quick)
-        results[name]["seconds"] = time.perf_counter() - case_start
-    report = {"machine": machine(), "total_seconds": time.perf_counter() - started, "results": results}
+    with blas_threads(args.blas_threads or None):
+        for name in args.only or CASES:
+            case_start = time.perf_counter()
+            print(f"running {name} ...", flush=True)
+            results[name] = importlib.import_module(f"benchmarks.{name}").run(quick=args.quick)
+            results[name]["seconds"] = time.perf_counter() - case_start
+    report = {"machine": {**machine(), "blas_threads": args.blas_threads or "default"},
+              "total_seconds": time.perf_counter() - started, "results": results}
     write_json(args.out, report)
     if "scaling" in results:
         plot_scaling(results["scaling"], Path(args.out).with_name("scaling.png"))

@@ -1,4 +1,9 @@
-"""Timing helpers: medians of repeated runs, ratios in the same process."""
+"""Timing helpers: medians of repeated runs, ratios from interleaved repeats, with their spread.
+
+The machine is shared and noisy, so every figure is a ratio of two timings taken alternately in the
+same process: each round times both, the ratio of that round is kept, and the reported ratio is the
+median over rounds, with the spread of the per-round ratios (25th to 75th percentile) beside it.
+"""
 
 from __future__ import annotations
 
@@ -24,11 +29,19 @@ def median_time(function, repeats: int = 7, warmup: int = 1, min_time: float = 0
     return float(np.median(samples))
 
 
-def interleaved_ratio(numerator, denominator, repeats: int = 9, min_time: float = 0.02) -> tuple[float, float, float]:
-    """Median of per-round ratios ``t(numerator) / t(denominator)``, the two timed alternately.
+def spread(ratios) -> dict:
+    """Median and spread of per-round ratios: ``{"ratio", "q25", "q75", "min", "max", "rounds"}``."""
+    values = np.asarray(ratios, dtype=float)
+    q25, median, q75 = np.percentile(values, [25, 50, 75])
+    return {"ratio": float(median), "q25": float(q25), "q75": float(q75), "min": float(values.min()),
+            "max": float(values.max()), "rounds": len(values)}
 
-    Alternating the two inside each round cancels slow drifts of a noisy machine. Returns
-    ``(ratio, t_numerator, t_denominator)`` with times in s (medians).
+
+def interleaved(numerator, denominator, repeats: int = 9, min_time: float = 0.02) -> dict:
+    """Ratio ``t(numerator) / t(denominator)`` from interleaved rounds, with its spread.
+
+    Returns :func:`spread` of the per-round ratios plus ``t_numerator`` and ``t_denominator``
+    (median seconds per call).
     """
     for function in (numerator, denominator):
         function()
@@ -39,4 +52,28 @@ def interleaved_ratio(numerator, denominator, repeats: int = 9, min_time: float 
         ratios.append(a / b)
         top.append(a)
         bottom.append(b)
-    return float(np.median(ratios)), float(np.median(top)), float(np.median(bottom))
+    return {**spread(ratios), "t_numerator": float(np.median(top)), "t_denominator": float(np.median(bottom))}
+
+
+def interleaved_ratio(numerator, denominator, repeats: int = 9, min_time: float = 0.02) -> tuple[float, float, float]:
+    """Median of per-round ratios ``t(numerator) / t(denominator)``, the two timed alternately.
+
+    Alternating the two inside each round cancels slow drifts of a noisy machine. Returns
+    ``(ratio, t_numerator, t_denominator)`` with times in s (medians); :func:`interleaved` adds the
+    spread.
+    """
+    result = interleaved(numerator, denominator, repeats, min_time)
+    return result["ratio"], result["t_numerator"], result["t_denominator"]
+
+
+def blas_threads(count: int | None):
+    """A context limiting numpy's BLAS to ``count`` threads (``None`` or no threadpoolctl: unchanged)."""
+    import contextlib
+
+    if count is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=count, user_api="blas")

@@ -5,8 +5,8 @@ minibatches of 16, 30 epochs, with: a resistive port (gradient descent), an iner
 momentum) on the unlocked pipeline, a resistive port with a leak (weight decay), a Gauss-Newton port
 (on a 2-16-2 network, minibatches of 100, 10 epochs), and an inertial port whose parameters are
 quantised to 16 levels in [-4, 4]; and, for contrast, the inertial port on the naive pipeline
-(no delay stubs), which does not learn. Returns the test accuracy and the mean reflected port power of the
-last epoch for each.
+(no delay stubs), which does not learn. Returns the test accuracy and the reflected port power of the last
+update for each.
 
 Run: ``python examples/train_moons.py``.
 """

@@ -39,6 +39,10 @@ from ``numpy.random.default_rng(seed)`` when the port state is created (``0 <= t
 The drawn resistors are part of the port state (state ``"resistance"``, checkpointed). The port
 waves keep the nominal ``R`` as reference impedance, so a resistor off its nominal value reflects,
 as a line terminated by a mismatched load does.
+
+Two forms of one update: :meth:`Port.update` works in place (the trainer's form: state and device
+values overwritten in blocks of :data:`BLOCK` elements, powers only when asked for), and
+:meth:`Port.step` is its pure form (a copy of the state, updated, with the powers).
 """
 
 from __future__ import annotations
@@ -54,8 +58,12 @@ from .errors import ConfigurationError, check_positive, check_range
 
 __all__ = [
     "Port", "Resistive", "Inertial", "GaussNewton", "Frozen", "Leak", "PortPower", "from_config",
-    "gauss_newton_matrix", "PORT_KINDS",
+    "gauss_newton_matrix", "PORT_KINDS", "BLOCK",
 ]
+
+#: elements per block of an in-place port update: bounds the scratch memory of :meth:`Port.update`
+#: (256 kB of float64) whatever the parameter count
+BLOCK = 1 << 15
 
 
 @dataclass
@@ -187,7 +195,9 @@ class Port:
 
     # --- one update ------------------------------------------------------------------------------
     def step(self, state, efforts: Sequence[np.ndarray], curvature: Callable[[], np.ndarray] | None = None):
-        """Advance every port by ``dtau`` under the network efforts.
+        """Advance every port by ``dtau`` under the network efforts, leaving ``state`` untouched.
+
+        The pure form of :meth:`update` (which it runs on a copy of ``state``).
 
         Parameters
         ----------
@@ -204,25 +214,80 @@ class Port:
         new_state : dict
         power : PortPower
         """
-        old = self.parameters(state)
-        drive = [e + self.leak * p if self.leak else e for e, p in zip(efforts, old)]
-        new_state = self._integrate(state, drive, curvature)
-        if "resistance" in state:  # the drawn resistors are fixed components
-            new_state["resistance"] = state["resistance"]
-        new_state["latent"] = [self._limit(latent) for latent in new_state["latent"]]
-        new = self.parameters(new_state)
-        flows = [-(n - o) / self.dtau for n, o in zip(new, old)]
-        return new_state, self._power(efforts, flows, curvature)
+        new_state = {name: [np.array(a, dtype=float) for a in arrays] for name, arrays in state.items()}
+        return new_state, self.update(new_state, efforts, curvature, power=True)
 
-    def _integrate(self, state, drive, curvature):  # pragma: no cover - abstract
+    def update(self, state, efforts: Sequence[np.ndarray], curvature: Callable[[], np.ndarray] | None = None,
+               params: Sequence[np.ndarray] | None = None, power: bool = False) -> PortPower | None:
+        """Advance every port by ``dtau`` in place: ``state`` and ``params`` are overwritten.
+
+        The training loop's form of :meth:`step`: no array of the parameters' size is allocated (the
+        arithmetic runs in blocks of :data:`BLOCK` elements), and the port powers are computed only
+        when asked for.
+
+        Parameters
+        ----------
+        state : dict
+            Port state, updated in place.
+        efforts : list of ndarray
+            Efforts ``e = dC/dtheta`` aligned with the parameter arrays (read only).
+        curvature : callable, optional
+            See :meth:`step`.
+        params : list of ndarray, optional
+            The device values in use (``parameters(state)`` before the update; for a port without
+            device limits these are the ``latent`` arrays themselves); overwritten with the new
+            device values. Default: ``parameters(state)``.
+        power : bool
+            Return the :class:`PortPower` of this update (else ``None``).
+        """
+        params = self.parameters(state) if params is None else params
+        totals = np.zeros((3, len(efforts))) if power else None
+        names = ("latent",) + self.state_names
+        resistances = self._resistances(state)
+        for i, effort in enumerate(efforts):
+            arrays = [state[name][i] for name in names]
+            device, resistance = params[i], resistances[i]
+            if effort.size <= BLOCK:
+                self._update_block(arrays, effort, device, resistance, totals, i)
+                continue
+            flat = [a.reshape(-1) for a in arrays]
+            effort, device = effort.reshape(-1), device.reshape(-1)
+            resistance = np.reshape(resistance, -1) if np.ndim(resistance) else resistance
+            for start in range(0, effort.size, BLOCK):
+                block = slice(start, start + BLOCK)
+                self._update_block([a[block] for a in flat], effort[block], device[block],
+                                   resistance[block] if np.ndim(resistance) else resistance, totals, i)
+        return None if totals is None else PortPower(totals[0], totals[1], totals[2])
+
+    def _update_block(self, arrays, effort, device, resistance, totals, i) -> None:
+        # one block of one parameter array: integrate the port law in place on the analog state,
+        # limit it, write the device values, and add the block's powers when asked
+        old = device.copy() if totals is not None else None
+        drive = effort + self.leak * device if self.leak else effort
+        self._advance(arrays, drive, resistance)
+        self._settle(arrays[0], device)
+        if totals is not None:
+            np.subtract(old, device, out=old)  # o - n is -(n - o) exactly: the flow times dtau
+            old /= self.dtau
+            totals[:, i] += self._block_power(effort, old)
+
+    def _settle(self, latent, device) -> None:
+        # limit the analog value to the device range (in place) and write the device value
+        if self.bounds is not None:
+            np.clip(latent, *self.bounds, out=latent)
+            device[...] = self.device(latent)
+        elif device is not latent and not np.may_share_memory(device, latent):
+            device[...] = latent
+
+    def _advance(self, arrays, drive, resistance):  # pragma: no cover - abstract
+        """Integrate the port law over ``dtau`` in place: ``arrays`` = latent, then ``state_names``;
+        ``resistance`` is the nominal scalar or this block's drawn resistors."""
         raise NotImplementedError
 
-    def _power(self, efforts, flows, curvature) -> PortPower:
+    def _block_power(self, effort, flow):
         r = self.resistance
-        absorbed = np.array([float(np.sum(e * v)) for e, v in zip(efforts, flows)])
-        reflected = np.array([float(np.sum((e - r * v) ** 2)) / (4 * r) for e, v in zip(efforts, flows)])
-        incident = np.array([float(np.sum((e + r * v) ** 2)) / (4 * r) for e, v in zip(efforts, flows)])
-        return PortPower(absorbed, reflected, incident)
+        return (float(np.sum(effort * flow)), float(np.sum((effort - r * flow) ** 2)) / (4 * r),
+                float(np.sum((effort + r * flow) ** 2)) / (4 * r))
 
     # --- description -------------------------------------------------------------------------------
     def to_config(self) -> dict:
@@ -278,9 +343,8 @@ class Resistive(Port):
         """``dtau / R``."""
         return self.dtau / self.resistance
 
-    def _integrate(self, state, drive, curvature):
-        h = self.dtau
-        return {"latent": [latent - h / r * e for latent, e, r in zip(state["latent"], drive, self._resistances(state))]}
+    def _advance(self, arrays, drive, resistance):
+        arrays[0] -= (self.dtau / resistance) * drive
 
     def _own_config(self):
         return {"resistance": self.resistance}
@@ -343,11 +407,17 @@ class Inertial(Port):
         """``1 - dtau R / M``."""
         return 1.0 - self.dtau * self.resistance / self.mass
 
-    def _integrate(self, state, drive, curvature):
-        h, m = self.dtau, self.mass
-        velocity = [u + (h / m) * (-e - r * u) for u, e, r in zip(state["velocity"], drive, self._resistances(state))]
-        latent = [latent + h * u for latent, u in zip(state["latent"], velocity)]
-        return {"latent": latent, "velocity": velocity}
+    def _advance(self, arrays, drive, resistance):
+        h, m, r = self.dtau, self.mass, resistance
+        latent, u = arrays
+        # u + (h/m) (-e - r u), in place with one temporary: -e - r u is -(e + r u) exactly, and
+        # (h/m) (-x) is -(h/m) x exactly, so the bits equal the out-of-place expression's
+        force = r * u
+        force += drive
+        force *= -(h / m)
+        u += force
+        np.multiply(u, h, out=force)
+        latent += force
 
     def _own_config(self):
         return {"mass": self.mass, "resistance": self.resistance}
@@ -383,20 +453,25 @@ class GaussNewton(Port):
         matrix = np.asarray(curvature(), dtype=float)
         return matrix + self.damping * np.eye(len(matrix))
 
-    def _integrate(self, state, drive, curvature):
+    def update(self, state, efforts, curvature=None, params=None, power=False):
+        # all parameters at once (one solve couples them), so no blocks: for small networks only
+        params = self.parameters(state) if params is None else params
+        old = [p.copy() for p in params] if power else None
+        drive = [e + self.leak * p if self.leak else e for e, p in zip(efforts, params)]
         matrix = self._matrix(curvature)
         factor = cho_factor(matrix)  # R is symmetric positive definite: one Cholesky for all solves
-        self._last = (matrix, factor)
-        flat = np.concatenate([e.ravel() for e in drive])
-        step = self.dtau * cho_solve(factor, flat)
-        latent, start = [], 0
-        for p in state["latent"]:
-            latent.append(p - step[start:start + p.size].reshape(p.shape))
-            start += p.size
-        return {"latent": latent}
+        step = self.dtau * cho_solve(factor, np.concatenate([e.ravel() for e in drive]))
+        start = 0
+        for latent, device in zip(state["latent"], params):
+            latent -= step[start:start + latent.size].reshape(latent.shape)
+            start += latent.size
+            self._settle(latent, device)
+        if not power:
+            return None
+        return self._power(efforts, [(o - n) / self.dtau for o, n in zip(old, params)], matrix, factor)
 
-    def _power(self, efforts, flows, curvature):
-        matrix, factor = self._last
+    @staticmethod
+    def _power(efforts, flows, matrix, factor):
         e = np.concatenate([x.ravel() for x in efforts])
         v = np.concatenate([x.ravel() for x in flows])
         # b = R^{-1/2} (e - R v) / 2, a = R^{-1/2} (e + R v) / 2 with the matrix impedance R
@@ -427,10 +502,9 @@ class Frozen(Port):
     def __init__(self):
         super().__init__()
 
-    def _integrate(self, state, drive, curvature):
-        return {"latent": [latent.copy() for latent in state["latent"]]}
-
-    def _power(self, efforts, flows, curvature):
+    def update(self, state, efforts, curvature=None, params=None, power=False):
+        if not power:
+            return None
         zero = np.zeros(len(efforts))
         return PortPower(zero, zero.copy(), zero.copy())
 

@@ -131,7 +131,7 @@ def test_pipelined_circuit_converges_to_the_worldsheet_pipelined_schedule():
         schedule = Pipelined(sheet_net, LOSS)
         state, sheet = schedule.initial(5), []
         for xb, tb in zip(x, target):
-            state, efforts, _ = schedule.advance(state, xb, tb, np.arange(5))
+            efforts = schedule.advance(state, xb, tb, np.arange(5))  # updates state in place
             sheet_net.params = [p - lr * e for p, e in zip(sheet_net.params, efforts)]
             sheet.append(_flat(sheet_net.params))
         sheet = np.array(sheet)

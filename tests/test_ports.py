@@ -160,3 +160,46 @@ def test_gauss_newton_port_is_a_damped_newton_step(problem):
     assert power.reflected.sum() < 1e-24
     with pytest.raises(ConfigurationError, match="curvature"):
         port.step(port.initial_state(net.params), gradient)
+
+
+@pytest.mark.parametrize("port", [ports.Resistive(4.0), ports.Resistive(4.0) + ports.Leak(0.01),
+                                  ports.Inertial(40.0, 4.0, dtau=0.5),
+                                  ports.Inertial(40.0, 4.0, bounds=(-0.5, 0.5), levels=9) + ports.Leak(0.02)])
+def test_in_place_update_in_blocks_equals_the_out_of_place_port_law_bit_for_bit(port):
+    # one array larger than a block (the blocked path) and one smaller; the oracle is the port law
+    # written out of place, as the trainer before the in-place rewrite computed it
+    rng = np.random.default_rng(3)
+    shapes = [(ports.BLOCK // 100 + 7, 100 + 3), (5, 7)]
+    params = [rng.standard_normal(shape) * 0.4 for shape in shapes]
+    efforts = [rng.standard_normal(shape) for shape in shapes]
+    state = port.initial_state(params)
+    if "velocity" in state:
+        state["velocity"] = [rng.standard_normal(shape) * 0.1 for shape in shapes]
+    old = port.parameters(state)
+    drive = [e + port.leak * p if port.leak else e for e, p in zip(efforts, old)]
+    if isinstance(port, ports.Inertial):
+        h, m, r = port.dtau, port.mass, port.resistance
+        velocity = [u + (h / m) * (-e - r * u) for u, e in zip(state["velocity"], drive)]
+        latent = [x + h * u for x, u in zip(state["latent"], velocity)]
+    else:
+        velocity = None
+        latent = [x - (port.dtau / port.resistance) * e for x, e in zip(state["latent"], drive)]
+    latent = [np.clip(x, *port.bounds) if port.bounds else x for x in latent]
+    want = [port.device(x) for x in latent]
+    flows = [-(n - o) / port.dtau for n, o in zip(want, old)]
+
+    params_in_use = [np.array(p) for p in old]
+    power = port.update(state, efforts, params=params_in_use, power=True)
+    for got, expected in zip(params_in_use, want):
+        np.testing.assert_array_equal(got, expected)  # exact: the same operations, in blocks
+    for got, expected in zip(state["latent"], latent):
+        np.testing.assert_array_equal(got, expected)
+    for got, expected in zip(state.get("velocity", ()), velocity or ()):
+        np.testing.assert_array_equal(got, expected)
+    # powers: the same sums, accumulated block by block (summation order differs: rounding only)
+    r = port.resistance
+    np.testing.assert_allclose(power.absorbed, [np.sum(e * v) for e, v in zip(efforts, flows)], rtol=1e-12)
+    np.testing.assert_allclose(power.reflected, [np.sum((e - r * v) ** 2) / (4 * r) for e, v in zip(efforts, flows)],
+                               rtol=1e-12)
+    np.testing.assert_allclose(power.incident, [np.sum((e + r * v) ** 2) / (4 * r) for e, v in zip(efforts, flows)],
+                               rtol=1e-12)

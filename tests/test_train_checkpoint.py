@@ -1,11 +1,13 @@
 """Checkpoints, resume, NaN detection and config validation (acceptance 5 and the issue's error rules)."""
 
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +79,15 @@ def test_nan_names_step_layer_and_quantity_and_keeps_the_last_good_checkpoint(tm
 def test_divergence_is_reported_with_the_quantity():
     data = datasets.teacher(n_samples=100, seed=0)
     net = substrate.MLP([4, 16, 2], activation="identity", seed=0)
-    with np.errstate(all="ignore"), pytest.raises(NumericalError, match=r"step \d+: non-finite .*layer \d"):
+    with pytest.raises(NumericalError, match=r"step \d+: diverging: parameter W1 \(layer 1\) left the plausible range"):
         substrate.train(net, data, port=ports.Resistive(0.02), epochs=50, batch_size=10)
+    # without the range limit the same run overflows: the NaN/inf is named too, with no numpy warnings
+    net = substrate.MLP([4, 16, 2], activation="identity", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(NumericalError, match=r"step \d+: non-finite .*layer \d"):
+            substrate.train(net, data, port=ports.Resistive(0.02), epochs=50, batch_size=10,
+                            parameter_limit=math.inf)
 
 
 @pytest.mark.parametrize(

@@ -142,13 +142,13 @@ def relaxation_steps(depth: int, courant: float, tolerance: float = 1e-10) -> in
 def relax_toward(wave: np.ndarray, emitted: np.ndarray, nu: float) -> np.ndarray:
     """One Euler (Courant) step of a link: ``wave + nu (emitted - wave)``; at ``nu = 1`` exactly ``emitted``.
 
-    Written as ``(1 - nu) wave + nu emitted`` so that the unit step assigns the emitted wave bit for
-    bit: ``wave + (emitted - wave)`` would round a tiny ``emitted`` against a large ``wave`` (a 4e-18
-    gradient under an O(1) warm start came out with relative error 1).
+    The unit step assigns the emitted wave itself: ``wave + (emitted - wave)`` would round a tiny
+    ``emitted`` against a large ``wave`` (a 4e-18 gradient under an O(1) warm start came out with
+    relative error 1). Other steps keep the incremental form (bit for bit the trainer's history).
     """
     if nu == 1.0:
         return emitted
-    return (1.0 - nu) * wave + nu * emitted
+    return wave + nu * (emitted - wave)
 
 
 def initial_state(net: Network, x: np.ndarray, init: str = "zeros", rng=None) -> WaveState:

@@ -30,8 +30,9 @@ class History:
     train_accuracy, test_accuracy : float or None
         Fraction classified right (classification only).
     absorbed_power, reflected_power : float
-        Mean over the epoch's updates of the total port power (all ports; effort times flow, and
-        reflected-wave power; dimensionless per unit optimization time).
+        Total port power (all ports; effort times flow, and reflected-wave power; dimensionless per
+        unit optimization time) of the update that ended the epoch: powers are computed only at
+        the recorded updates (0 in row 0).
     port_absorbed, port_reflected : list of float
         The same per port (per parameter array ``W1, b1, ...``).
     gradient_error : float or None

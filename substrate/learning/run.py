@@ -328,8 +328,8 @@ def plot_port_power(history, net, path):
     # absorbed power can be negative (a mass gives back stored energy): symmetric log scale
     threshold = max(float(np.min(np.abs(absorbed[absorbed != 0]), initial=1.0)), 1e-12)
     axes[0].set_yscale("symlog", linthresh=threshold)
-    axes[0].set_title("absorbed power e.v per port (epoch mean; symmetric log)")
-    axes[1].set_title(f"reflected power b.b per port (epoch mean; floor {floor:g} = zero)")
+    axes[0].set_title("absorbed power e.v per port (last update of each epoch; symmetric log)")
+    axes[1].set_title(f"reflected power b.b per port (last update of each epoch; floor {floor:g} = zero)")
     for axis in axes:
         axis.set_xlabel("epoch")
         axis.set_ylabel("power (dimensionless, per unit optimization time)")

@@ -1,8 +1,12 @@
 """Schedules: how wave steps and port updates interleave (physics.md, section 5).
 
 A schedule owns the waves of the substrate between port updates. Its state is a flat dict of numpy
-arrays (so that a checkpoint can store it exactly); :meth:`advance` is pure: it returns a new state
-and the port efforts of one update, and leaves the old state untouched.
+arrays (so that a checkpoint can store it exactly). :meth:`advance` updates it **in place** (wave
+entries are replaced by the arrays the junctions emit; the pipeline's ring buffers are written slot
+by slot) and returns the port efforts of one update; :meth:`paired` says which minibatch each
+layer's effort belongs to. :meth:`snapshot` keeps what the next updates overwrite, so that
+:meth:`restore` can bring the state back exactly (the trainer uses this to name the first failing
+update after an amortised check).
 
 - :class:`Separated`: timescale separation. Every port update relaxes the substrate on one
   minibatch for ``K`` wave steps (``K = 2L`` at Courant number 1: the efforts are then exactly the
@@ -95,20 +99,31 @@ class Separated:
         state.update({f"backward_{k}": np.zeros((batch_size, sizes[k])) for k in range(len(sizes))})
         return state
 
-    def advance(self, state: dict, x: np.ndarray, target: np.ndarray, indices: np.ndarray):
-        """Relax on one minibatch; return ``(new_state, efforts, paired)``.
-
-        ``paired`` lists, per layer, the dataset indices whose gradient the layer's effort is.
-        """
+    def advance(self, state: dict, x: np.ndarray, target: np.ndarray, indices: np.ndarray) -> list:
+        """Relax on one minibatch; update ``state`` in place and return the efforts."""
         forward, backward = _waves(state, self.net.depth)
         warm = WaveState([x] + forward, backward, 0.0)
         if self.substrate == "worldsheet":
             result = self.sheet.relax(x, target, self.wave_steps, state=warm)
         else:
             result = self.rc.integrate(x, target, float(self.wave_steps), state=warm, rtol=1e-8, atol=1e-10).state
-        new = {f"forward_{k}": a for k, a in enumerate(result.forward[1:], start=1)}
-        new.update({f"backward_{k}": s for k, s in enumerate(result.backward)})
-        return new, result.gradients, [indices] * self.net.depth
+        state.update({f"forward_{k}": a for k, a in enumerate(result.forward[1:], start=1)})
+        state.update({f"backward_{k}": s for k, s in enumerate(result.backward)})
+        return result.gradients
+
+    def paired(self, state: dict, indices: np.ndarray) -> list:
+        """Per layer, the dataset indices whose gradient the last update's effort is: ``indices``."""
+        return [indices] * self.net.depth
+
+    def snapshot(self, state: dict, updates: int) -> dict:
+        """What :meth:`restore` needs to undo up to ``updates`` advances (the waves are replaced, never
+        written, so references suffice)."""
+        return dict(state)
+
+    def restore(self, state: dict, saved: dict) -> None:
+        """Bring ``state`` back to the :meth:`snapshot`."""
+        state.clear()
+        state.update(saved)
 
 
 class Pipelined:
@@ -130,6 +145,9 @@ class Pipelined:
         self.net, self.loss, self.naive, self.beta = net, loss, naive, beta
         if naive:
             self.name = "naive"
+        depth = net.depth
+        self._keys = ([f"forward_{k}" for k in range(1, depth + 1)], [f"backward_{k}" for k in range(depth + 1)],
+                      [f"stub_input_{k}" for k in range(1, depth + 1)], [f"stub_slope_{k}" for k in range(1, depth + 1)])
 
     def stub_slots(self, k: int) -> int:
         """Ring-buffer slots of junction ``k``'s delay stub: ``2(L - k + 1)``."""
@@ -148,50 +166,90 @@ class Pipelined:
         state["step"] = np.array(0, dtype=np.int64)
         return state
 
-    def advance(self, state: dict, x: np.ndarray, target: np.ndarray, indices: np.ndarray):
-        """One wave step with minibatch ``(x, target)`` entering; return ``(new_state, efforts, paired)``.
+    def advance(self, state: dict, x: np.ndarray, target: np.ndarray, indices: np.ndarray) -> list:
+        """One wave step with minibatch ``(x, target)`` entering; update ``state`` in place, return the efforts.
 
-        ``paired[k-1]`` holds the dataset indices of the minibatch whose gradient junction ``k``'s
-        effort is (``None`` while the pipeline is filling).
+        Per junction the stub slot is read (the stashed pair serves the backward transmission and
+        the effort) before the junction's present input and slope are written into it, so the
+        update allocates only the emitted waves and the efforts: O(L) per step.
         """
-        net, depth, beta = self.net, self.net.depth, self.beta
+        depth, beta, naive = self.net.depth, self.beta, self.naive
         n = int(state["step"])
-        forward, backward = _waves(state, depth)
-        inputs = [x] + forward[:-1]
-        new = {}
-        emitted, efforts, paired = [], [], []
-        new_backward = [None] * (depth + 1)
-        ring = state["index_ring"]
-        for k, layer in enumerate(net.layers, start=1):
-            value, slope = layer.transmit(inputs[k - 1])
-            emitted.append(value)
-            if self.naive:
-                a_prev, stub_slope = inputs[k - 1], slope
+        forward_keys, backward_keys, input_keys, slope_keys = self._keys
+        forward = [state[key] for key in forward_keys]
+        backward = [state[key] for key in backward_keys]
+        efforts = []
+        a_in = x
+        for k, layer in enumerate(self.net.layers, start=1):
+            value, slope = layer.transmit(a_in)
+            if naive:
+                a_prev, stub_slope = a_in, slope
             else:
-                slot = n % self.stub_slots(k)
-                # read from the previous state (never written: the step builds new buffers)
-                a_prev, stub_slope = state[f"stub_input_{k}"][slot], state[f"stub_slope_{k}"][slot]
-                stub_input, stub_slopes = state[f"stub_input_{k}"].copy(), state[f"stub_slope_{k}"].copy()
-                stub_input[slot], stub_slopes[slot] = inputs[k - 1], slope
-                new[f"stub_input_{k}"], new[f"stub_slope_{k}"] = stub_input, stub_slopes
+                stub_input, stub_slopes = state[input_keys[k - 1]], state[slope_keys[k - 1]]
+                slot = n % len(stub_input)
+                a_prev, stub_slope = stub_input[slot], stub_slopes[slot]
             s_k = backward[k]
-            new_backward[k - 1] = layer.reflect_back(stub_slope, s_k)
-            efforts.extend(e / beta for e in layer.efforts(a_prev, stub_slope, s_k))
-            m = n - 1 - 2 * depth + k
-            paired.append(ring[m % len(ring)].copy() if m >= 0 else None)
+            state[backward_keys[k - 1]] = layer.reflect_back(stub_slope, s_k)
+            layer_efforts = layer.efforts(a_prev, stub_slope, s_k)
+            if beta != 1.0:  # e / 1.0 is e: the division only where it changes something
+                for e in layer_efforts:
+                    e /= beta
+            efforts.extend(layer_efforts)
+            if not naive:  # the slot has been read: stash the present pair in it
+                stub_input[slot], stub_slopes[slot] = a_in, slope
+            state[forward_keys[k - 1]] = value
+            a_in = forward[k - 1]
         # the loss port: reads a_L (minibatch n - L) and the target that travelled with it
-        fifo = state["target_fifo"].copy()
+        fifo = state["target_fifo"]
         if n >= depth:
-            new_backward[depth] = beta * self.loss.output_gradient(forward[-1], fifo[(n - depth) % (depth + 1)])
+            gradient = self.loss.output_gradient(forward[-1], fifo[(n - depth) % (depth + 1)])
+            state[backward_keys[depth]] = gradient if beta == 1.0 else beta * gradient
         else:
-            new_backward[depth] = np.zeros_like(backward[depth])
+            state[backward_keys[depth]] = np.zeros_like(backward[depth])
         fifo[n % (depth + 1)] = target
-        ring = ring.copy()
+        ring = state["index_ring"]
         ring[n % len(ring)] = indices
-        new.update({f"forward_{k}": a for k, a in enumerate(emitted, start=1)})
-        new.update({f"backward_{k}": s for k, s in enumerate(new_backward)})
-        new["target_fifo"], new["index_ring"], new["step"] = fifo, ring, np.array(n + 1, dtype=np.int64)
-        return new, efforts, paired
+        state["step"][()] = n + 1
+        return efforts
+
+    def paired(self, state: dict, indices: np.ndarray | None = None) -> list:
+        """Per layer, the dataset indices of the minibatch whose gradient the last update's effort is.
+
+        ``paired(state)[k-1]`` is the minibatch that entered ``2L + 1 - k`` updates before the last
+        one (``None`` while the pipeline is filling).
+        """
+        depth, ring = self.net.depth, state["index_ring"]
+        n = int(state["step"]) - 1
+        return [ring[m % len(ring)].copy() if m >= 0 else None
+                for m in (n - 1 - 2 * depth + k for k in range(1, depth + 1))]
+
+    def snapshot(self, state: dict, updates: int) -> dict:
+        """What :meth:`restore` needs to undo up to ``updates`` advances.
+
+        Waves are replaced, never written (references suffice); of each delay stub only the
+        ``updates`` slots the next advances overwrite are copied, so a snapshot costs O(L updates),
+        not the O(L^2) of the whole stubs.
+        """
+        saved = {key: value for key, value in state.items() if not key.startswith("stub_")}
+        for key in ("target_fifo", "index_ring", "step"):
+            saved[key] = state[key].copy()
+        n = int(state["step"])
+        for key, stub in state.items():
+            if key.startswith("stub_"):
+                slots = (n + np.arange(min(updates, len(stub)))) % len(stub)
+                saved[key] = (slots, stub[slots])
+        return saved
+
+    def restore(self, state: dict, saved: dict) -> None:
+        """Bring ``state`` back to the :meth:`snapshot` (stubs and rings in place)."""
+        for key, value in saved.items():
+            if key.startswith("stub_"):
+                slots, values = value
+                state[key][slots] = values
+            elif key in ("target_fifo", "index_ring", "step"):
+                np.copyto(state[key], value)
+            else:
+                state[key] = value
 
 
 SCHEDULES = ("separated", "pipelined", "naive")

@@ -120,9 +120,10 @@ class TLine(Substrate):
 
     def check(self, schedule, port) -> None:
         super().check(schedule, port)
-        if type(port) is not Resistive or port.bounds is not None or port.leak:
+        if type(port) is not Resistive or port.bounds is not None or port.leak or port.resistance_tolerance:
             raise ConfigurationError(f"port = {port!r}: the tline substrate realises resistive ports without bounds, "
-                                     "levels or leak (a capacitor charged through R); use Resistive(R)")
+                                     "levels, leak or tolerance (a capacitor charged through R; its non-idealities "
+                                     "are [circuit] keys); use Resistive(R)")
 
     def train(self, net, dataset, loss, *, port, schedule, epochs, batch_size, seed, callbacks, beta,
               gradient_check) -> History:
@@ -184,11 +185,22 @@ class TLine(Substrate):
             record(epoch, error)
             order = rng.permutation(n_train)
             result = History(history)
-            info = StepInfo(session.updates, epoch, True, net, [], [], np.zeros(len(net.params)),
-                            np.zeros(len(net.params)), result)
+            info = StepInfo(net, result, _Unpaired(net.depth), {})
+            info.step, info.epoch, info.end_of_epoch = session.updates, epoch, True
+            info.absorbed, info.reflected = np.array(history["port_absorbed"][-1]), np.zeros(len(net.params))
             for callback in callbacks:
                 callback(info)
         return History(history)
+
+
+class _Unpaired:
+    """The pairing a circuit reports to callbacks: per epoch, not per minibatch (``None`` per layer)."""
+
+    def __init__(self, depth: int):
+        self.depth = depth
+
+    def paired(self, waves, batch) -> list:
+        return [None] * self.depth
 
 
 #: the substrates by name

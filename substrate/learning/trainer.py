@@ -1,17 +1,26 @@
 """Training on the substrate: the loop that interleaves wave steps and port updates.
 
 :func:`train` is the entry point. Its whole mutable state (port state, waves and pipeline buffers,
-the random generator, the epoch's sample order, counters, history) lives in one :class:`_State`
-that each update replaces as a whole, so an interrupt always sees a consistent state, which
-:func:`train` writes atomically to ``run_dir/checkpoint.npz`` before stopping. ``resume=True``
-continues from it; the result equals an uninterrupted run with the same seed, bit for bit.
+the random generator, the epoch's sample order, counters, history) lives in one :class:`_State`.
+An update works **in place** (the pipeline's ring buffers, the port state and the network's
+parameters are overwritten, nothing of the parameters' size is allocated), so Ctrl-C (SIGINT, and
+SIGTERM when Python handles it) is held while an update runs and acted on between updates: the
+state is never half-updated. :func:`train` then writes it atomically to ``run_dir/checkpoint.npz``
+(the checkpoint copies the buffers) before stopping. ``resume=True`` continues from it; the result
+equals an uninterrupted run with the same seed, bit for bit.
+
+Numerical failures are looked for every :data:`CHECK_EVERY` updates and at every recorded epoch,
+not at every update (the check would cost as much as the port update on a small network). A failing
+check re-runs the updates since the last good one from a snapshot kept at that check, checking each,
+so the error still names the exact update, the layer and the quantity.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,14 +33,16 @@ from ..discrete.worldsheet import check_courant
 from ..errors import ConfigurationError, NumericalError, ShapeError, SubstrateError, check_range
 from ..io import atomic_path
 from ..network import Network, backprop, get_loss, gradient_error
-from ..ports import GaussNewton, Port, Resistive, gauss_newton_matrix
+from ..ports import GaussNewton, Port, PortPower, Resistive, gauss_newton_matrix
 from .history import History
 from .substrates import get_substrate
 
-__all__ = ["train", "TrainingInterrupted", "StepInfo", "CHECKPOINT"]
+__all__ = ["train", "TrainingInterrupted", "StepInfo", "CHECKPOINT", "CHECK_EVERY"]
 
 #: file name of the checkpoint inside a run directory
 CHECKPOINT = "checkpoint.npz"
+#: port updates between two finiteness and divergence checks (there is one at every recorded epoch too)
+CHECK_EVERY = 16
 
 
 class TrainingInterrupted(SubstrateError):
@@ -43,9 +54,8 @@ class TrainingInterrupted(SubstrateError):
         self.step = step
 
 
-@dataclass
 class StepInfo:
-    """What a callback sees after each port update.
+    """What a callback sees after each port update (one object, updated in place between calls).
 
     Attributes
     ----------
@@ -56,26 +66,27 @@ class StepInfo:
     end_of_epoch : bool
         True when this update finished an epoch (the history then has a new row).
     net : Network
-        The network, already holding the updated parameters.
+        The network, already holding the updated parameters (its arrays are updated in place).
     efforts : list of ndarray
         The efforts the ports absorbed at this update (aligned with ``net.params``).
     paired : list
         Per layer, the training-set indices of the minibatch whose gradient the layer's effort is
-        (``None`` while a pipeline is filling).
-    absorbed, reflected : ndarray
-        Port powers of this update, one entry per parameter array.
+        (``None`` while a pipeline is filling). Computed when read, valid during the callback.
+    absorbed, reflected : ndarray or None
+        Port powers of this update, one entry per parameter array: computed only at the updates
+        that end an epoch (the recorded ones), ``None`` at the others.
     history : History
     """
 
-    step: int
-    epoch: int
-    end_of_epoch: bool
-    net: Network
-    efforts: list
-    paired: list
-    absorbed: np.ndarray
-    reflected: np.ndarray
-    history: History
+    def __init__(self, net: Network, history: History, schedule, waves: dict):
+        self.net, self.history, self._schedule, self._waves = net, history, schedule, waves
+        self.step = self.epoch = 0
+        self.end_of_epoch = False
+        self.efforts, self.absorbed, self.reflected, self._batch = [], None, None, None
+
+    @property
+    def paired(self) -> list:
+        return self._schedule.paired(self._waves, self._batch)
 
 
 @dataclass
@@ -87,10 +98,44 @@ class _State:
     step: int = 0
     epoch: int = 0
     position: int = 0
-    absorbed_sum: np.ndarray = None
-    reflected_sum: np.ndarray = None
     gradient_error: float = float("nan")
     history: dict = field(default_factory=dict)
+
+
+class _HeldSignals:
+    """Holds SIGINT (and SIGTERM when a Python handler has it) while an update runs.
+
+    The signals' own handlers run at :meth:`deliver`, between updates, so a KeyboardInterrupt never
+    leaves the in-place state half-updated. Outside the main thread nothing is held (signals are
+    delivered to the main thread only).
+    """
+
+    def __init__(self):
+        self.pending: list = []
+        self.saved: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+                handler = None if number is None else signal.getsignal(number)
+                if callable(handler):
+                    self.saved[number] = handler
+                    signal.signal(number, self._hold)
+        return self
+
+    def _hold(self, number, frame):
+        self.pending.append((number, frame))
+
+    def deliver(self) -> None:
+        """Run the held signals' handlers (SIGINT's default raises KeyboardInterrupt)."""
+        while self.pending:
+            number, frame = self.pending.pop(0)
+            self.saved[number](number, frame)
+
+    def __exit__(self, *exc):
+        for number, handler in self.saved.items():
+            signal.signal(number, handler)
+        return False
 
 
 def _as_dataset(data, loss, n_outputs: int) -> Dataset:
@@ -141,6 +186,8 @@ def train(
     gradient_check: bool = False,
     run_dir=None,
     resume: bool = False,
+    loss_growth: float = 1e3,
+    parameter_limit: float = 1e6,
     circuit: dict | None = None,
 ) -> History:
     """Train ``net`` in place on the substrate; return the :class:`History`.
@@ -148,7 +195,8 @@ def train(
     Parameters
     ----------
     net : Network
-        Trained in place: on return it holds the final (device) parameters.
+        Trained in place: on return it holds the final (device) parameters. During training its
+        parameter arrays are the ports' arrays, overwritten at every update.
     data : Dataset, str or tuple
         A :class:`~substrate.datasets.Dataset`, a built-in name (``"moons"``...) or arrays
         ``(x_train, y_train[, x_test, y_test])`` (without test arrays the history's test metrics are None).
@@ -169,7 +217,9 @@ def train(
     seed : int
         Seeds the minibatch order.
     callbacks : sequence of callable
-        Called with a :class:`StepInfo` after every port update.
+        Called with a :class:`StepInfo` after every port update. When a numerical check fails, the
+        updates since the previous check are re-run to name the failing one, and the callbacks
+        see those updates again.
     loss : str, optional
         Overrides the dataset's loss.
     beta : float
@@ -184,6 +234,12 @@ def train(
         Where a checkpoint is written at the end of each epoch and on Ctrl-C.
     resume : bool
         Continue from ``run_dir/checkpoint.npz`` (same arguments as the interrupted call).
+    loss_growth : float
+        Divergence: a recorded training loss above ``loss_growth`` times ``max(initial loss, 1)``
+        stops training (> 1; ``inf`` disables).
+    parameter_limit : float
+        Divergence: a parameter of magnitude above this stops training (> 0, dimensionless like
+        the parameters; ``inf`` disables). Device bounds beyond it raise it to the bound.
     circuit : dict, optional
         The ``[circuit]`` table of a circuit substrate (:class:`circuits.physical.Circuit`, SI units).
 
@@ -196,7 +252,8 @@ def train(
     ConfigurationError
         Bad arguments (before any work).
     NumericalError
-        NaN or inf in waves, efforts or parameters: names the step, layer and quantity.
+        NaN or inf in waves, efforts or parameters, or divergence (the limits above): names the
+        update, the layer and the quantity. numpy's overflow warnings are silenced meanwhile.
     TrainingInterrupted
         On KeyboardInterrupt, after writing the checkpoint (when ``run_dir`` is given).
     """
@@ -220,6 +277,10 @@ def train(
         raise ConfigurationError(f"courant = {courant} : the {schedule} schedule runs at courant 1")
     if wave_steps is not None:
         wave_steps = _int("wave_steps", wave_steps, 1)
+    loss_growth = _limit("loss_growth", loss_growth, 1.0)
+    parameter_limit = _limit("parameter_limit", parameter_limit, 0.0)
+    if port.bounds is not None:
+        parameter_limit = max(parameter_limit, *map(abs, port.bounds))
     if dataset.n_inputs != net.sizes[0] or dataset.n_outputs != net.sizes[-1]:
         raise ShapeError(
             f"network {net.sizes} does not fit dataset {dataset.name!r} "
@@ -239,8 +300,8 @@ def train(
     sched = medium.schedule(net, loss_fn, schedule, courant, wave_steps, beta)
     targets = loss_fn.target(dataset.y_train, net.sizes[-1])
     steps_per_epoch = n_train // batch_size
-    n_ports = len(net.params)
     classification = loss_fn.name == "cross_entropy"
+    gauss_newton = isinstance(port, GaussNewton)
 
     def evaluate(x, y):
         output = net.forward(x)
@@ -248,24 +309,29 @@ def train(
         accuracy = float(np.mean(np.argmax(output, axis=1) == y)) if classification and y.ndim == 1 else None
         return value, accuracy
 
-    def record(st: _State, wall: float) -> None:
+    def record(st: _State, wall: float, power: PortPower | None) -> None:
         train_loss, train_acc = evaluate(dataset.x_train, dataset.y_train)
         test_loss, test_acc = evaluate(dataset.x_test, dataset.y_test) if len(dataset.x_test) else (None, None)
-        updates = max(st.step - (st.history["step"][-1] if st.history["step"] else 0), 1)
+        absorbed = np.zeros(len(net.params)) if power is None else power.absorbed
+        reflected = np.zeros(len(net.params)) if power is None else power.reflected
         row = {
             "epoch": st.epoch, "step": st.step, "train_loss": train_loss, "train_accuracy": train_acc,
             "test_loss": test_loss, "test_accuracy": test_acc,
-            "absorbed_power": float(st.absorbed_sum.sum() / updates) if st.step else 0.0,
-            "reflected_power": float(st.reflected_sum.sum() / updates) if st.step else 0.0,
-            "port_absorbed": (st.absorbed_sum / updates).tolist(),
-            "port_reflected": (st.reflected_sum / updates).tolist(),
+            "absorbed_power": float(absorbed.sum()), "reflected_power": float(reflected.sum()),
+            "port_absorbed": absorbed.tolist(), "port_reflected": reflected.tolist(),
             "gradient_error": None if math.isnan(st.gradient_error) else st.gradient_error,
             "wall_time": wall,
         }
+        first = st.history["train_loss"][0] if st.history["train_loss"] else train_loss
         for key, value in row.items():
             st.history.setdefault(key, []).append(value)
         if not math.isfinite(train_loss):
             raise NumericalError(f"step {st.step}: the training loss is {train_loss} (quantity: loss, layer {net.depth})")
+        if train_loss > loss_growth * max(first, 1.0):
+            raise NumericalError(
+                f"step {st.step}: diverging: the training loss {train_loss:.4g} exceeds {loss_growth:g} x "
+                f"max(initial loss {first:.4g}, 1) (quantity: loss, layer {net.depth}); lower the learning rate "
+                f"(a stronger port), or raise loss_growth")
 
     # --- the initial or resumed state --------------------------------------------------------------
     started = time.perf_counter()
@@ -275,53 +341,124 @@ def train(
         rng = np.random.default_rng(seed)
         order = rng.permutation(n_train)
         st = _State(port.initial_state(net.params), sched.initial(batch_size), rng.bit_generator.state, order,
-                    absorbed_sum=np.zeros(n_ports), reflected_sum=np.zeros(n_ports),
                     history={key: [] for key in History.fields()})
-        net.params = port.parameters(st.port)
         wall_before = 0.0
-        record(st, 0.0)
+    # the network computes with the ports' device arrays themselves: each update overwrites them
+    params = port.parameters(st.port)
+    for k, layer in enumerate(net.layers):
+        layer.weight, layer.bias = params[2 * k], params[2 * k + 1]
 
     def wall() -> float:
         return wall_before + time.perf_counter() - started
 
     history = History(st.history)
+    info = StepInfo(net, history, sched, st.waves)
+
+    def update():
+        """One update in place: the schedule's waves, then the ports (powers when recorded)."""
+        batch = st.order[st.position * batch_size:(st.position + 1) * batch_size]
+        x, target = dataset.x_train[batch], targets[batch]
+        efforts = sched.advance(st.waves, x, target, batch)
+        curvature = (lambda: gauss_newton_matrix(net, x, target, loss_fn)) if gauss_newton else None
+        end = st.position + 1 == steps_per_epoch
+        if end and gradient_check:  # against backprop at the weights the efforts were computed at
+            st.gradient_error = _gradient_error(net, dataset.x_train, targets, loss_fn, efforts,
+                                                sched.paired(st.waves, batch))
+        power = port.update(st.port, efforts, curvature, params, power=end)
+        st.step += 1
+        st.position += 1
+        return batch, efforts, power, end
+
+    def notify(batch, efforts, power, end) -> None:
+        info.step, info.epoch, info.end_of_epoch, info.efforts, info._batch = st.step, st.epoch, end, efforts, batch
+        info.absorbed, info.reflected = (None, None) if power is None else (power.absorbed, power.reflected)
+        for callback in callbacks:
+            callback(info)
+
+    class Snapshot:
+        """The state at the last good check: port state and device values copied into buffers
+        allocated once (so refreshing it allocates nothing of the parameters' size), the waves as
+        the schedule's own snapshot."""
+
+        def __init__(self):
+            self.port = {name: [a.copy() for a in arrays] for name, arrays in st.port.items()}
+            self.devices = None if port.bounds is None else [p.copy() for p in params]
+            self.take()
+
+        def take(self):
+            for name, arrays in st.port.items():
+                for saved, live in zip(self.port[name], arrays):
+                    np.copyto(saved, live)
+            for saved, live in zip(self.devices or (), params):
+                np.copyto(saved, live)
+            self.step, self.position = st.step, st.position
+            self.waves = None  # the previous stub slots go before the next are copied
+            self.waves = sched.snapshot(st.waves, CHECK_EVERY)
+            return self
+
+        def restore(self):
+            for name, arrays in self.port.items():
+                for live, saved in zip(st.port[name], arrays):
+                    np.copyto(live, saved)
+            for live, saved in zip(params, self.devices or ()):
+                np.copyto(live, saved)
+            sched.restore(st.waves, self.waves)
+            st.step, st.position = self.step, self.position
+
+    def check(efforts, last_good) -> None:
+        """Raise NumericalError naming the first failing update since the last good check."""
+        found = _find_problem(st.step, params, efforts, st.waves, parameter_limit)
+        if found is None:
+            return
+        failed_at, step = st.step, last_good.step
+        last_good.restore()
+        while st.step < failed_at:  # re-run, checking every update
+            batch, efforts, power, end = update()
+            again = _find_problem(st.step, params, efforts, st.waves, parameter_limit)
+            if again is not None:
+                raise NumericalError(again)
+            if st.step < failed_at:
+                notify(batch, efforts, power, end)
+        raise NumericalError(f"{found} (re-running the updates since step {step} did not reproduce it: "
+                             "something outside the trainer changed the state)")
+
+    if not resume:
+        with np.errstate(all="ignore"):
+            record(st, 0.0, None)
+    last_good = Snapshot()
+    checked = st.step
+    held = _HeldSignals()
     try:
-        while st.epoch < epochs:
-            batch = st.order[st.position * batch_size:(st.position + 1) * batch_size]
-            x, target = dataset.x_train[batch], targets[batch]
-            waves, efforts, paired = sched.advance(st.waves, x, target, batch)
-            curvature = (lambda: gauss_newton_matrix(net, x, target, loss_fn)) if isinstance(port, GaussNewton) else None
-            port_state, power = port.step(st.port, efforts, curvature)
-            params = port.parameters(port_state)
-            _check_finite(st.step + 1, net, params, efforts, waves)
-            new = _State(port_state, waves, st.rng, st.order, st.step + 1, st.epoch, st.position + 1,
-                         st.absorbed_sum + power.absorbed, st.reflected_sum + power.reflected,
-                         st.gradient_error, st.history)
-            end_of_epoch = new.position == steps_per_epoch
-            if end_of_epoch:
-                if gradient_check:
-                    new.gradient_error = _gradient_error(net, dataset.x_train, targets, loss_fn, efforts, paired)
-                rng = np.random.default_rng()
-                rng.bit_generator.state = st.rng
-                new.order = rng.permutation(n_train)
-                new.rng = rng.bit_generator.state
-                new.epoch, new.position = st.epoch + 1, 0
-            # commit: one assignment, then the network takes the device values
-            new.history = copy.deepcopy(st.history) if end_of_epoch else st.history
-            net.params = params
-            if end_of_epoch:
-                record(new, wall())
-                new.absorbed_sum, new.reflected_sum = np.zeros(n_ports), np.zeros(n_ports)
-            st = new
-            history = History(st.history)
-            if end_of_epoch and run_dir is not None:
-                _save_checkpoint(run_dir / CHECKPOINT, st, wall())
-            info = StepInfo(st.step, st.epoch, end_of_epoch, net, efforts, paired, power.absorbed, power.reflected,
-                            history)
-            for callback in callbacks:
-                callback(info)
+        with held, np.errstate(all="ignore"):
+            while st.epoch < epochs:
+                if held.pending:
+                    held.deliver()
+                batch, efforts, power, end = update()
+                due = end or st.step - checked >= CHECK_EVERY
+                if due:
+                    check(efforts, last_good)
+                if not callbacks:  # nothing reads them any more: free them before the epoch's evaluation
+                    efforts = None
+                if end:
+                    rng = np.random.default_rng()
+                    rng.bit_generator.state = st.rng
+                    st.order = rng.permutation(n_train)
+                    st.rng = rng.bit_generator.state
+                    st.epoch, st.position = st.epoch + 1, 0
+                    record(st, wall(), power)
+                    if run_dir is not None:
+                        _save_checkpoint(run_dir / CHECKPOINT, st, wall())
+                notify(batch, efforts, power, end)
+                # let this update's efforts go before the next update makes new ones
+                info.efforts = efforts = power = None
+                if due:  # after the callbacks: the state the next update starts from
+                    last_good.take()
+                    checked = st.step
+            held.deliver()
     except KeyboardInterrupt:
-        net.params = port.parameters(st.port)
+        if st.step != checked:  # never save a state no check has seen
+            with np.errstate(all="ignore"):
+                check(None, last_good)
         if run_dir is None:
             raise TrainingInterrupted(f"interrupted after step {st.step}; no run directory, nothing saved",
                                       None, st.step) from None
@@ -333,24 +470,46 @@ def train(
     return history
 
 
-def _check_finite(step: int, net: Network, params, efforts, waves) -> None:
-    # fast path: one reduction per array; a NaN or inf anywhere makes the total non-finite (an
-    # overflowing sum of finite values only sends us to the exact search below, which finds nothing)
-    arrays = list(params) + list(efforts) + [a for key, a in waves.items() if key.startswith(("forward_", "backward_"))]
-    if np.isfinite(sum(float(np.add.reduce(a, axis=None)) for a in arrays)):
-        return
-    for k in range(net.depth):
-        for name, array in ((f"W{k + 1}", params[2 * k]), (f"b{k + 1}", params[2 * k + 1])):
-            if not np.all(np.isfinite(array)):
-                raise NumericalError(f"step {step}: non-finite parameter {name} (layer {k + 1})")
-        for name, array in ((f"effort on W{k + 1}", efforts[2 * k]), (f"effort on b{k + 1}", efforts[2 * k + 1])):
-            if not np.all(np.isfinite(array)):
-                raise NumericalError(f"step {step}: non-finite {name} (layer {k + 1})")
+def _limit(name: str, value, low: float) -> float:
+    """A divergence limit: a number > ``low``, or ``inf`` (no limit)."""
+    if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) and value == math.inf:
+        return math.inf
+    return check_range(name, value, low, None, low_inclusive=False)
+
+
+def _find_problem(step: int, params, efforts, waves: dict, limit: float) -> str | None:
+    """The first non-finite or out-of-range quantity, as an error message (``None``: all sound).
+
+    Fast path: one dot product per array. ``p.p <= limit^2`` proves every ``|p| <= limit`` (and
+    finiteness); a NaN or inf anywhere makes the dot non-finite. Only a failing array is searched.
+    """
+    bound = limit * limit
+    for i, p in enumerate(params):
+        flat = p.reshape(-1)
+        square = np.dot(flat, flat)
+        if square <= bound and square < math.inf:
+            continue
+        name, layer = f"{'Wb'[i % 2]}{i // 2 + 1}", i // 2 + 1
+        if not np.all(np.isfinite(flat)):
+            return f"step {step}: non-finite parameter {name} (layer {layer})"
+        largest = float(np.max(np.abs(flat)))
+        if largest > limit:
+            return (f"step {step}: diverging: parameter {name} (layer {layer}) left the plausible range, "
+                    f"max |{name}| = {largest:.4g} > parameter_limit {limit:g}; lower the learning rate "
+                    f"(a stronger port), or raise parameter_limit")
+    for i, e in enumerate(efforts or ()):
+        flat = e.reshape(-1)
+        if not math.isfinite(np.dot(flat, flat)) and not np.all(np.isfinite(flat)):
+            return f"step {step}: non-finite effort on {'Wb'[i % 2]}{i // 2 + 1} (layer {i // 2 + 1})"
     for key, array in waves.items():
-        if key.startswith(("forward_", "backward_")) and not np.all(np.isfinite(array)):
+        if not key.startswith(("forward_", "backward_")):
+            continue
+        flat = array.reshape(-1)
+        if not math.isfinite(np.dot(flat, flat)) and not np.all(np.isfinite(flat)):
             kind, k = key.split("_")
             symbol = "a" if kind == "forward" else "s"
-            raise NumericalError(f"step {step}: non-finite {kind} wave {symbol}_{k} (layer {k}, link {k})")
+            return f"step {step}: non-finite {kind} wave {symbol}_{k} (layer {k}, link {k})"
+    return None
 
 
 def _gradient_error(net, x_table, target_table, loss, efforts, paired) -> float:
@@ -365,7 +524,7 @@ def _gradient_error(net, x_table, target_table, loss, efforts, paired) -> float:
 
 # --- checkpoints --------------------------------------------------------------------------------------
 def _save_checkpoint(path: Path, st: _State, wall: float) -> Path:
-    arrays = {"order": st.order, "absorbed_sum": st.absorbed_sum, "reflected_sum": st.reflected_sum}
+    arrays = {"order": st.order}
     for name, values in st.port.items():
         for i, value in enumerate(values):
             arrays[f"port/{name}/{i}"] = value
@@ -388,7 +547,7 @@ def _load_checkpoint(path: Path, net: Network, port: Port, sched, batch_size: in
         meta = json.loads(str(data["meta"]))
         port_state = {name: [data[f"port/{name}/{i}"] for i in range(meta["n_params"])] for name in meta["port_state"]}
         waves = {key[len("waves/"):]: data[key] for key in data.files if key.startswith("waves/")}
-        order, absorbed, reflected = data["order"], data["absorbed_sum"], data["reflected_sum"]
+        order = data["order"]
     expected = port.initial_state(net.params)
     expected_waves = sched.initial(batch_size)
     if sorted(port_state) != sorted(expected) or sorted(waves) != sorted(expected_waves) or any(
@@ -396,7 +555,6 @@ def _load_checkpoint(path: Path, net: Network, port: Port, sched, batch_size: in
     ) or any(p.shape != q.shape for p, q in zip(port_state["latent"], expected["latent"])):
         raise ConfigurationError(f"{path} does not match this network, port and schedule; cannot resume")
     error = meta["gradient_error"]
-    st = _State(port_state, waves, meta["rng"], order, meta["step"], meta["epoch"], meta["position"], absorbed,
-                reflected, float("nan") if error is None else error, meta["history"])
-    net.params = port.parameters(port_state)
+    st = _State(port_state, waves, meta["rng"], order, meta["step"], meta["epoch"], meta["position"],
+                float("nan") if error is None else error, meta["history"])
     return st, meta["wall_time"]

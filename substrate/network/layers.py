@@ -71,7 +71,11 @@ class Dense:
     def efforts(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
         """Batch-mean port efforts ``[mean (f'*s) a_prev^T, mean f'*s]``."""
         delta = slope * s
-        return [delta.T @ a_prev / len(a_prev), delta.mean(axis=0)]
+        weight_effort = delta.T @ a_prev
+        weight_effort /= len(a_prev)  # in place: no second array of the weight's size
+        bias_effort = np.add.reduce(delta, axis=0)
+        bias_effort /= len(delta)  # delta.mean(axis=0) bit for bit, without its Python-level overhead
+        return [weight_effort, bias_effort]
 
 
 class Residual(Dense):
@@ -104,7 +108,10 @@ class Residual(Dense):
         return s + self.step * super().reflect_back(slope, s)
 
     def efforts(self, a_prev, slope, s):
-        return [self.step * e for e in super().efforts(a_prev, slope, s)]
+        efforts = super().efforts(a_prev, slope, s)
+        for e in efforts:
+            e *= self.step  # in place, the same bits as step * e
+        return efforts
 
 
 Layer = Dense  # every layer kind shares Dense's interface
