@@ -276,3 +276,90 @@ def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngsp
     # at 20, 40, 100, 200 steps per delay, ideal circuit); the native engine is fourth order at one step per
     # delay. The acceptance asks 1e-4 over a window of >= 3 minibatches (here 10, 2L + 1 of them filling)
     assert np.max(np.abs(on_grid - trajectory) / span) <= 1e-4
+
+
+# --- non-idealities against analytic oracles -------------------------------------------------------
+def test_finite_amplifier_gain_efforts_are_the_gradient_of_the_amplified_network():
+    """With closed-loop gain ``g = A/(1+A)`` on every emission, the frozen circuit's efforts are the
+    gradient of ``c(a_L)`` for the network ``a_k = g f(W_k a_{k-1} + b_k)`` (derivation in
+    docs/physical.md): checked against central finite differences of that forward pass."""
+    rng = np.random.default_rng(3)
+    net = MLP([3, 4, 2], "tanh", "identity", seed=3)
+    x = rng.normal(size=(4, 3))
+    target = LOSS.target(rng.integers(0, 2, 4), 2)
+    gain = Circuit(amplifier_gain=20.0).closed_loop_gain
+    assert gain == pytest.approx(20.0 / 21.0, rel=1e-15)
+
+    def cost(params):
+        a = x
+        for k, layer in enumerate(net.layers):
+            z = a @ params[2 * k].T + params[2 * k + 1]
+            a = gain * (np.tanh(z) if layer.activation.name == "tanh" else z)
+        shifted = a - a.max(axis=1, keepdims=True)
+        return float(np.mean(-np.sum(target * (shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))), axis=1)))
+
+    measured = frozen_efforts(net, "cross_entropy", Circuit(amplifier_gain=20.0), x, target)
+    h = 1e-6
+    for index, param in enumerate(net.params):
+        numeric = np.zeros_like(param)
+        for position in np.ndindex(param.shape):
+            plus = [p.copy() for p in net.params]
+            minus = [p.copy() for p in net.params]
+            plus[index][position] += h
+            minus[index][position] -= h
+            numeric[position] = (cost(plus) - cost(minus)) / (2 * h)
+        # central differences: truncation ~h^2 |c'''| ~1e-12, rounding ~1e-16 / h ~1e-10
+        assert np.max(np.abs(measured[index] - numeric)) <= 1e-8
+    # and it is biased against the ideal gradient (by about 1 - g^2 here)
+    ideal = backprop(net, x, target, LOSS)
+    assert max(np.max(np.abs(m - r)) for m, r in zip(measured, ideal)) > 1e-3
+
+
+def test_capacitor_leak_discharges_at_one_over_r_leak_c():
+    """Ports open (no current): each capacitor discharges through its leak resistor, ``exp(-t / (R C_i))``."""
+    circuit = Circuit(leak_resistance=2e6, port_capacitance=1e-12, capacitor_tolerance=0.3, seed=5)
+    net = MLP([3, 4, 2], "tanh", "identity", seed=0)
+    session = TLineSession(net, "mse", circuit, "separated", 0.1, 2)
+    session.rate[:] = 0.0
+    rng = np.random.default_rng(0)
+    session.run(rng.normal(size=(20, 2, 3)), rng.normal(size=(20, 2, 2)))  # 20 updates of 5 delays
+    capacitances = circuit.capacitances(session.layout.n_params)
+    assert np.all(np.abs(capacitances / 1e-12 - 1.0) <= 0.3) and np.ptp(capacitances) > 0.3e-12
+    expected = _flat(net.params) * np.exp(-100e-9 / (2e6 * capacitances))
+    # RK4 of a linear decay at lambda h = 7e-4: error (lambda h)^5 / 120 per step, 1e-16 relative
+    assert np.max(np.abs(session.state[:, 0] - expected)) <= 1e-13
+
+
+def test_capacitor_tolerance_gives_per_parameter_learning_rates():
+    """Sample-and-hold update with drawn capacitors: ``dtheta_i = -lr (C / C_i) g_i`` exactly."""
+    x, target = _digits_minibatches(1, batch=4)
+    circuit = Circuit(capacitor_tolerance=0.4, seed=2)
+    net = MLP([64, 32, 10], "tanh", "identity", seed=6)
+    session = TLineSession(net, "cross_entropy", circuit, "separated", 0.1, 4)
+    session.run(x, target)
+    ratio = circuit.port_capacitance / circuit.capacitances(session.layout.n_params)
+    expected = _flat(net.params) - 0.1 * ratio * _flat(backprop(net, x[0], target[0], LOSS))
+    assert np.max(np.abs(session.state[:, 0] - expected)) <= 1e-14  # rounding
+
+
+def test_substrate_train_cli_with_a_circuit_table_writes_the_ledger(tmp_path):
+    """``substrate train`` with ``substrate = "tline"`` on digits (acceptance 4 times the 20-epoch run:
+    docs/physical.md); here 2 epochs, checking what the run directory reports."""
+    import json
+
+    from substrate.cli import main
+
+    config = tmp_path / "digits.toml"
+    config.write_text('[data]\nname = "digits"\n[network]\nsizes = [64, 32, 10]\n[port]\nkind = "resistive"\n'
+                      'resistance = 10.0\n[train]\nsubstrate = "tline"\nschedule = "pipelined"\nepochs = 2\n'
+                      'batch_size = 16\n[circuit]\ntd = 2e-9\nz0 = 100.0\n', encoding="utf-8")
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    summary, history = metrics["summary"], metrics["history"]
+    assert summary["substrate"] == "tline" and summary["circuit"]["z0"] == 100.0
+    assert summary["physical_time_s"] == pytest.approx(summary["steps"] * 2e-9, rel=1e-12)
+    assert summary["gradient_latency_s"] == pytest.approx(2 * 2 * 2e-9, rel=1e-15)
+    assert summary["energy_balance_error"] <= 1e-6
+    assert summary["test_accuracy"] > 0.8
+    assert len(history["energy_per_update_j"]) == 3 and history["energy_per_update_j"][0] is None
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["circuit"]["td"] == 2e-9
