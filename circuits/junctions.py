@@ -32,7 +32,7 @@ from numba import njit
 
 from substrate.errors import ConfigurationError
 
-__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "Layout", "junction_field", "field_scratch", "replicate", "mean_efforts",
+__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "Layout", "junction_field", "junction_back", "field_scratch", "replicate", "mean_efforts",
            "batch_cost", "tanh"]
 
 ACTIVATION_CODES = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softplus": 4}
@@ -159,6 +159,37 @@ def _activate(code, z, value, slope, rows, lanes):
 
 
 @njit(cache=True, error_model="numpy")
+def junction_back(table, k, theta, delta, previous, beta, effort, emit_b, with_effort, scaled):
+    """Junction ``k``'s port efforts and backward emission from ``delta = f' * s`` and its input ``previous``.
+
+    Writes, when ``with_effort``, ``effort`` rows of layer ``k``: ``(delta / beta) previous^T`` and
+    ``delta / beta``; and for ``k > 0`` the backward emission ``W_k^T delta`` into ``emit_b`` on link
+    ``k - 1``. ``scaled`` (>= n_out rows) is work space. Shared by :func:`junction_field` and the
+    delay-stub pairing of :mod:`circuits.schedule_engine`.
+    """
+    n_in, n_out, w0 = table[k, 0], table[k, 1], table[k, 2]
+    b0 = w0 + n_out * n_in
+    lanes = delta.shape[1]
+    if with_effort:
+        for i in range(n_out):
+            for c in range(lanes):
+                scaled[i, c] = delta[i, c] / beta[c]
+            for j in range(n_in):
+                for c in range(lanes):
+                    effort[w0 + i * n_in + j, c] = scaled[i, c] * previous[j, c]
+            for c in range(lanes):
+                effort[b0 + i, c] = scaled[i, c]
+    if k > 0:
+        back = table[k - 1, 3]
+        for j in range(n_in):
+            for c in range(lanes):
+                emit_b[back + j, c] = 0.0
+            for i in range(n_out):
+                for c in range(lanes):
+                    emit_b[back + j, c] += theta[w0 + i * n_in + j, c] * delta[i, c]
+
+
+@njit(cache=True, error_model="numpy")
 def junction_field(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, emit_f, emit_b,
                    effort, with_effort, scratch):
     """Emissions of every junction and (optionally) each lane's contribution to the port efforts.
@@ -206,23 +237,7 @@ def junction_field(table, activations, loss_code, beta, theta, x, target, arrive
             for c in range(lanes):
                 emit_f[node + i, c] = value[i, c]
                 delta[i, c] = slope[i, c] * arrive_b[node + i, c]
-        if with_effort:
-            for i in range(n_out):
-                for c in range(lanes):
-                    value[i, c] = delta[i, c] / beta[c]  # the value row is free once emitted
-                for j in range(n_in):
-                    for c in range(lanes):
-                        effort[w0 + i * n_in + j, c] = value[i, c] * previous[j, c]
-                for c in range(lanes):
-                    effort[b0 + i, c] = value[i, c]
-        if k > 0:
-            back = table[k - 1, 3]
-            for j in range(n_in):
-                for c in range(lanes):
-                    emit_b[back + j, c] = 0.0
-                for i in range(n_out):
-                    for c in range(lanes):
-                        emit_b[back + j, c] += theta[w0 + i * n_in + j, c] * delta[i, c]
+        junction_back(table, k, theta, delta, previous, beta, effort, emit_b, with_effort, value)
     # the loss port at the far end of the last link
     n_last, last = table[depth - 1, 1], table[depth - 1, 3]
     if loss_code == 0:

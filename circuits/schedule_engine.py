@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .junctions import field_scratch, junction_field, mean_efforts, replicate
+from .junctions import field_scratch, junction_back, junction_field, mean_efforts, replicate
 from .tline_engine import _MIDPOINT, _STEP, _TABLEAU, _combine, _copy, _derivative
 
 __all__ = ["run_schedule", "OPEN", "LIVE", "HOLD", "SAMPLE"]
@@ -50,7 +50,7 @@ def _slope_of(code, v):
 
 
 @njit(cache=True, error_model="numpy")
-def _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort, with_effort, delta):
+def _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort, with_effort, scratch):
     """Backward emissions and efforts of every junction from the stub pairs ``pin`` (inputs) and ``pout``.
 
     ``pin`` rows: the input ``x`` (``n_0`` rows) then the arriving forward waves of all links; ``pout``:
@@ -58,29 +58,15 @@ def _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort
     """
     lanes = theta.shape[1]
     n0 = table[0, 0]
+    delta = scratch[3]
     for k in range(table.shape[0]):
-        n_in, n_out, w0, node = table[k, 0], table[k, 1], table[k, 2], table[k, 3]
-        b0 = w0 + n_out * n_in
+        n_in, n_out, node = table[k, 0], table[k, 1], table[k, 3]
         start = 0 if k == 0 else n0 + table[k - 1, 3]
         code = activations[k]
         for i in range(n_out):
             for c in range(lanes):
                 delta[i, c] = _slope_of(code, pout[node + i, c]) * arrive_b[node + i, c]
-        if with_effort:
-            for i in range(n_out):
-                for c in range(lanes):
-                    effort[b0 + i, c] = delta[i, c] / beta[c]
-                for j in range(n_in):
-                    for c in range(lanes):
-                        effort[w0 + i * n_in + j, c] = effort[b0 + i, c] * pin[start + j, c]
-        if k > 0:
-            back = table[k - 1, 3]
-            for j in range(n_in):
-                for c in range(lanes):
-                    emit_b[back + j, c] = 0.0
-                for i in range(n_out):
-                    for c in range(lanes):
-                        emit_b[back + j, c] += theta[w0 + i * n_in + j, c] * delta[i, c]
+        junction_back(table, k, theta, delta, pin[start:start + n_in], beta, effort, emit_b, with_effort, scratch[1])
 
 
 @njit(cache=True, error_model="numpy")
@@ -96,7 +82,7 @@ def _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, ar
             for c in range(emit_b.shape[1]):
                 emit_b[last + i, c] = 0.0
     if stubs:
-        _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort, with_effort, scratch[3])
+        _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort, with_effort, scratch)
     if gain != 1.0:
         for r in range(emit_f.shape[0]):
             for c in range(emit_f.shape[1]):
