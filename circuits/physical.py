@@ -42,6 +42,7 @@ _SCHEMA = {
     "leak_resistance": ((int, float), 0.0, None, False, True, "ohm"),
     "capacitor_tolerance": ((int, float), 0.0, 1.0, True, False, "fraction"),
     "amplifier_gain": ((int, float), 1.0, None, True, True, "V/V open loop"),
+    "noise_rms": ((int, float), 0.0, None, True, True, "V"),
     "seed": (int, 0, None, True, True, ""),
 }
 #: the keys of a ``[circuit]`` table
@@ -77,8 +78,13 @@ class Circuit:
     amplifier_gain : float, optional
         Non-ideality: open-loop gain ``A`` of the junction amplifiers (>= 1; default ideal). Each
         junction (and the loss port) is a follower of closed-loop gain ``A / (1 + A)`` on every emission.
+    noise_rms : float
+        Non-ideality: rms noise voltage in V added to every emitted wave (each junction source and the
+        loss port): white noise band-limited to the lines' sample rate, one independent Gaussian sample
+        per wave and per line delay, held over the delay (>= 0; default 0). The thermal noise of a
+        matched ``z0`` source over ``1/(2 td)`` is ``sqrt(k T z0 / (2 td))``: 1.0e-5 V at 300 K, 50 ohm, 1 ns.
     seed : int
-        Seeds the drawn tolerances.
+        Seeds the drawn tolerances and the noise.
     """
 
     td: float = 1e-9
@@ -90,6 +96,7 @@ class Circuit:
     leak_resistance: float | None = None
     capacitor_tolerance: float = 0.0
     amplifier_gain: float | None = None
+    noise_rms: float = 0.0
     seed: int = 0
 
     @classmethod
@@ -200,6 +207,9 @@ class TLineSession:
         self.stub_in = np.zeros((slots, 3, n0 + N, B))
         self.stub_out = np.zeros((slots, 3, N, B))
         self.ledger = np.zeros(6)
+        # the noise stream: seeded apart from the capacitor draws (a second child of the same seed)
+        self.noise_rng = np.random.default_rng([circuit.seed, 1])
+        self.last_noise = None
         self.heat = np.zeros(P)
         self.intervals = 0  # grid intervals run so far
         self.updates = 0
@@ -255,6 +265,8 @@ class TLineSession:
         Pipelined: one minibatch per line delay, ports integrating live, stubs pairing the samples.
         Separated: each minibatch held ``settle + gate`` delays, ports open while it settles.
         Returns the flat parameters after every ``record_every`` updates (default: after the last), (R, P).
+        The noise voltages drawn for the run (``noise_rms > 0``) are kept in ``last_noise``, shape
+        ``(2, intervals, N, B)`` (forward, backward emissions; rows as the kernel's waves).
         """
         n_b = len(x)
         xs, ts = self._lanes(x), self._lanes(target)
@@ -280,13 +292,19 @@ class TLineSession:
             else:
                 gate = np.where(phase < self.settle, OPEN, LIVE)
         record_every = n_b if record_every is None else int(record_every)
+        N, B = self.layout.n_nodes, self.batch
+        if self.circuit.noise_rms > 0:
+            noise = self.circuit.noise_rms * self.noise_rng.standard_normal((2, len(source), N, B))
+        else:
+            noise = np.zeros((2, 0, N, B))
+        self.last_noise = noise
         records = np.empty((n_b // record_every, self.layout.n_params))
         code = run_schedule(self.layout.table, self.layout.activations, LOSS_CODES[self.loss.name], self.beta, xs, ts,
                             source.astype(np.int64), target_index.astype(np.int64), gate.astype(np.int64), self.stubs,
                             self.delays, self.state, self.held, self.rate, self.leak, self.rate * 0, self.rate * 0,
                             False, self.cap, float(self.circuit.z0), float(self.circuit.td), self.ring_f, self.ring_b,
                             self.stub_in, self.stub_out, self.intervals, record_every * per_update, records,
-                            self.ledger, self.heat, self.circuit.closed_loop_gain)
+                            self.ledger, self.heat, self.circuit.closed_loop_gain, noise[0], noise[1])
         if code >= 0:
             raise NumericalError(f"parameters became non-finite at t = {(self.intervals + code) * self.circuit.td!r} s "
                                  f"(interval {self.intervals + code})")

@@ -67,7 +67,7 @@ def _ports(net, efforts, beta, batch, resistance, circuit):
 
 
 def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, beta: float = 1.0,
-                      steps_per_td: int = 40, ramp: float | None = None) -> Realised:
+                      steps_per_td: int = 40, ramp: float | None = None, noise=None) -> Realised:
     """The pipelined trainer with delay stubs, fed minibatch ``m`` on ``[m td, (m + 1) td)``.
 
     Parameters
@@ -89,6 +89,10 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         ngspice's output step and largest time step ``td / steps_per_td``.
     ramp : float, optional
         Edge time of the source waveforms in s (default ``td * 1e-5``).
+    noise : ndarray, shape (2, n_b, N, B), optional
+        Noise voltages in V added to the forward and backward emissions, held over each delay
+        (:attr:`circuits.physical.TLineSession.last_noise` of a native run of the same minibatches):
+        piecewise-linear sources, so ngspice sees the native run's noise sample for sample.
 
     Returns
     -------
@@ -98,7 +102,6 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     layers = _dense(net)
     loss = get_loss(loss)
     gain = circuit.closed_loop_gain
-    g = num(gain)
     x, target = np.asarray(x, float), np.asarray(target, float)
     if x.ndim != 3 or target.ndim != 3 or len(x) != len(target) or x.shape[1] != target.shape[1]:
         raise ConfigurationError(f"x {x.shape} and target {target.shape} must be (n_batches, batch, n) with equal "
@@ -115,6 +118,20 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         delayed = np.concatenate([np.zeros((depth,) + target.shape[1:]), target])[:n_b]  # the target travels L td
         for i in range(net.sizes[-1]):
             elements.append(VoltageSource(f"V_y{i}_s{n}", f"y{i}_s{n}", "0", _steps(delayed[:, n, i], td, ramp)))
+    offsets = np.cumsum([0] + [layer.n_out for layer in layers])
+    if noise is not None:
+        noise = np.asarray(noise, float)
+        if noise.shape != (2, n_b, offsets[-1], batch):
+            raise ConfigurationError(f"noise has shape {noise.shape}; expected {(2, n_b, offsets[-1], batch)}")
+
+    def hum(side, k, i, n):
+        """``+2 v(noise)`` of link ``k``'s wave ``i`` of sample ``n`` (``side`` 0 forward, 1 backward), or ''."""
+        if noise is None:
+            return ""
+        name = f"n{'fb'[side]}{k}_{i}_s{n}"
+        elements.append(VoltageSource(f"V_{name}", name, "0", _steps(noise[side, :, offsets[k - 1] + i, n], td, ramp)))
+        return f"+2*v({name})"
+
     gate = np.where(np.arange(n_b) < depth, 0.0, 1.0)
     elements.append(VoltageSource("V_loss_gate", "loss_gate", "0", _steps(gate, td, ramp)))
 
@@ -136,10 +153,12 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
             for i in range(layer.n_out):
                 tag = f"{k}_{i}_s{n}"
                 z = ex.linear([_weight(k, i, j) for j in range(layer.n_in)], arriving, f"v(b{k}_{i})")
-                emitted = stub(f"so{tag}", f"{g}*{ex.activation(f, f'v(z{tag})')}", delay)
+                forward_noise = hum(0, k, i, n)
+                emitted = stub(f"so{tag}", f"0.5*v(f{tag})", delay)  # the emitted wave, noise included
                 elements += [
                     BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
-                    BSource(f"B_f{tag}", f"f{tag}", "0", "V", f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}"),
+                    BSource(f"B_f{tag}", f"f{tag}", "0", "V",
+                            f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}{forward_noise}"),
                     Resistor(f"R_f{tag}", f"f{tag}", f"l{tag}", z0),
                     TLine(f"T{tag}", f"l{tag}", "0", f"r{tag}", "0", z0, td),
                     Resistor(f"R_g{tag}", f"g{tag}", f"r{tag}", z0),
@@ -155,7 +174,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
                     back = ex.linear([_weight(k, i, j) for i in range(layer.n_out)],
                                      [f"v(d{k}_{i}_s{n})" for i in range(layer.n_out)])
                     elements.append(BSource(f"B_g{k - 1}_{j}_s{n}", f"g{k - 1}_{j}_s{n}", "0", "V",
-                                            f"{num(2 * gain)}*({back})"))
+                                            f"{num(2 * gain)}*({back}){hum(1, k - 1, j, n)}"))
     for n in range(batch):
         outputs = [f"v(a{depth}_{i}_s{n})" for i in range(net.sizes[-1])]
         for i in range(net.sizes[-1]):
@@ -165,7 +184,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
                 total = "+".join(f"exp({o})" for o in outputs)
                 gradient = f"(exp({outputs[i]})/({total})-v(y{i}_s{n}))"
             elements.append(BSource(f"B_g{depth}_{i}_s{n}", f"g{depth}_{i}_s{n}", "0", "V",
-                                    f"{num(2 * beta * gain)}*v(loss_gate)*{gradient}"))
+                                    f"{num(2 * beta * gain)}*v(loss_gate)*{gradient}{hum(1, depth, i, n)}"))
     joined = [[["+".join(terms) for terms in row] for row in layer] for layer in efforts]
     R = port_resistance(lr, circuit, "pipelined")
     params, names = _ports(net, joined, beta, batch, R, circuit)

@@ -71,9 +71,10 @@ def _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort
 
 @njit(cache=True, error_model="numpy")
 def _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, arrive_f, arrive_b, emit_f, emit_b,
-              effort, with_effort, stubs, pin, pout, scratch, gain):
+              effort, with_effort, stubs, pin, pout, scratch, gain, noise_f, noise_b):
     """The junction field (:func:`circuits.junctions.junction_field`), the loss port's switch, the stub pairing,
-    and the junction amplifiers' closed-loop gain ``gain`` on every emission."""
+    the junction amplifiers' closed-loop gain ``gain`` and the noise voltages (``noise_f``, ``noise_b``,
+    shaped as the emissions, or empty) on every emission."""
     junction_field(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, emit_f, emit_b, effort,
                    with_effort and not stubs, scratch)
     if not loss_on:
@@ -88,6 +89,11 @@ def _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, ar
             for c in range(emit_f.shape[1]):
                 emit_f[r, c] *= gain
                 emit_b[r, c] *= gain
+    if noise_f.shape[0] > 0:
+        for r in range(emit_f.shape[0]):
+            for c in range(emit_f.shape[1]):
+                emit_f[r, c] += noise_f[r, c]
+                emit_b[r, c] += noise_b[r, c]
 
 
 @njit(cache=True, error_model="numpy")
@@ -143,7 +149,7 @@ _RK4_WEIGHTS = np.array([1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0])
 @njit(cache=True, error_model="numpy")
 def run_schedule(table, activations, loss_code, beta, xs, targets, source, target, gate, stubs, delays, state, held,
                  rate, leak, inertia, friction, inertial, cap, z0, h, ring_f, ring_b, stub_in, stub_out, start,
-                 record_every, record_params, ledger, heat, gain):
+                 record_every, record_params, ledger, heat, gain, noise_f, noise_b):
     """Advance the trainer over ``len(source)`` grid intervals of ``h = td`` seconds; returns the failing step or -1.
 
     Parameters
@@ -183,6 +189,8 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
         Energy dissipated in each port resistor, added in J.
     gain : float
         Closed-loop gain of every junction amplifier (1: ideal), applied to all emissions.
+    noise_f, noise_b : ndarray, shape (steps, N, C) or (0, N, C)
+        Noise voltages added to the forward and backward emissions, held over each interval (empty: none).
     """
     nodes, lanes = ring_f.shape[1], ring_f.shape[2]
     n_params = held.shape[0]
@@ -201,10 +209,14 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
     pout = np.zeros((nodes, lanes))
     flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
     steps = source.shape[0]
+    noisy = noise_f.shape[0] > 0
+    quiet = np.zeros((0, lanes))
     for m in range(steps):
         g = start + m
         x, tsrc, mode = xs[source[m]], targets[max(target[m], 0)], gate[m]
         loss_on = target[m] >= 0
+        hum_f = noise_f[m] if noisy else quiet
+        hum_b = noise_b[m] if noisy else quiet
         live = mode == LIVE
         line_in = np.zeros(3)
         line_out = np.zeros(3)
@@ -226,7 +238,7 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                 replicate(trial, n_params, batch, theta)
                 with_effort = stage < 4 and (live or (stage == 0 and mode == SAMPLE))
                 _evaluate(table, activations, loss_code, beta, theta, x, tsrc, loss_on, ring_f[kind], ring_b[kind],
-                          emit_f, emit_b, effort, with_effort, stubs, pin, pout, scratch, gain)
+                          emit_f, emit_b, effort, with_effort, stubs, pin, pout, scratch, gain, hum_f, hum_b)
                 if with_effort:
                     mean_efforts(effort, n_params, batch, held if mode == SAMPLE else port_effort)
             if stage < 4:

@@ -253,7 +253,8 @@ def _trained_window(circuit, n_window=10, batch=2):
     return net, xb[:n_window], tb[:n_window]
 
 
-@pytest.mark.parametrize("options", [{}, {"leak_resistance": 1e6, "capacitor_tolerance": 0.2, "amplifier_gain": 100.0}])
+@pytest.mark.parametrize("options", [{}, {"leak_resistance": 1e6, "capacitor_tolerance": 0.2, "amplifier_gain": 100.0},
+                                     {"noise_rms": 0.01, "seed": 3}])
 def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngspice(ngspice, options):
     from circuits import ngspice as runner
     from circuits.physical_netlist import pipelined_trainer
@@ -264,7 +265,9 @@ def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngsp
         assert np.mean(net.forward(x.reshape(-1, 2)).argmax(1) == target.reshape(-1, 2).argmax(1)) >= 0.8
     native = TLineSession(net, "cross_entropy", circuit, "pipelined", 0.1, 2)
     trajectory = np.vstack([_flat(net.params), native.run(x, target, record_every=1)])
-    exported = pipelined_trainer(net, x, target, "cross_entropy", circuit, 0.1, steps_per_td=200)
+    # the native run's noise samples drive the netlist's noise sources
+    exported = pipelined_trainer(net, x, target, "cross_entropy", circuit, 0.1, steps_per_td=200,
+                                 noise=native.last_noise if circuit.noise_rms else None)
     result = runner.run(exported.netlist, save=[str(n) for grid in exported.nodes["params"] for n in np.ravel(grid)])
     assert result.warnings == []
     spice = np.concatenate([g.reshape(len(result.time), -1) for g in exported.read(result, "params")], axis=1)
@@ -363,3 +366,19 @@ def test_substrate_train_cli_with_a_circuit_table_writes_the_ledger(tmp_path):
     assert summary["test_accuracy"] > 0.8
     assert len(history["energy_per_update_j"]) == 3 and history["energy_per_update_j"][0] is None
     assert json.loads((tmp_path / "run" / "config.json").read_text())["circuit"]["td"] == 2e-9
+
+
+def test_noise_is_seeded_and_has_the_stated_rms():
+    x, target = _digits_minibatches(4, batch=4)
+    runs = []
+    for seed in (7, 7, 8):
+        session = TLineSession(MLP([64, 32, 10], "tanh", "identity", seed=0), "cross_entropy",
+                               Circuit(noise_rms=0.02, seed=seed), "pipelined", 0.1, 4)
+        runs.append((session.run(x, target), session.last_noise))
+    assert np.array_equal(runs[0][0], runs[1][0]) and not np.array_equal(runs[0][0], runs[2][0])
+    samples = runs[0][1]
+    assert samples.shape == (2, 4, 42, 4)
+    # 1344 Gaussian samples: the sample rms is within 3 standard errors (0.02 / sqrt(2 * 1344) each) of 0.02
+    assert abs(np.sqrt(np.mean(samples ** 2)) - 0.02) <= 3 * 0.02 / np.sqrt(2 * samples.size)
+    quiet = TLineSession(MLP([64, 32, 10], "tanh", "identity", seed=0), "cross_entropy", Circuit(), "pipelined", 0.1, 4)
+    assert not np.allclose(quiet.run(x, target), runs[0][0], rtol=0, atol=1e-6)
