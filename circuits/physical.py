@@ -43,6 +43,7 @@ _SCHEMA = {
     "capacitor_tolerance": ((int, float), 0.0, 1.0, True, False, "fraction"),
     "amplifier_gain": ((int, float), 1.0, None, True, True, "V/V open loop"),
     "noise_rms": ((int, float), 0.0, None, True, True, "V"),
+    "line_attenuation_db": ((int, float), 0.0, None, True, True, "dB per line delay"),
     "seed": (int, 0, None, True, True, ""),
 }
 #: the keys of a ``[circuit]`` table
@@ -83,6 +84,11 @@ class Circuit:
         loss port): white noise band-limited to the lines' sample rate, one independent Gaussian sample
         per wave and per line delay, held over the delay (>= 0; default 0). The thermal noise of a
         matched ``z0`` source over ``1/(2 td)`` is ``sqrt(k T z0 / (2 td))``: 1.0e-5 V at 300 K, 50 ohm, 1 ns.
+    line_attenuation_db : float
+        Non-ideality: distortionless line loss in dB per line delay (>= 0; default 0). Every line (links
+        and delay stubs) passes its waves attenuated by ``A = 10^(-dB/20)`` per delay, both ways and
+        without distortion; it is realised (here and in the netlist) as a lossless line with a matched
+        attenuator pad at its far end, which has the same terminal waves as a distortionless line.
     seed : int
         Seeds the drawn tolerances and the noise.
     """
@@ -97,6 +103,7 @@ class Circuit:
     capacitor_tolerance: float = 0.0
     amplifier_gain: float | None = None
     noise_rms: float = 0.0
+    line_attenuation_db: float = 0.0
     seed: int = 0
 
     @classmethod
@@ -127,6 +134,11 @@ class Circuit:
     def closed_loop_gain(self) -> float:
         """``A / (1 + A)`` of the junction amplifiers (1 when ideal)."""
         return 1.0 if self.amplifier_gain is None else self.amplifier_gain / (1.0 + self.amplifier_gain)
+
+    @property
+    def line_gain(self) -> float:
+        """Amplitude factor of one line delay, ``10^(-line_attenuation_db / 20)``."""
+        return 10.0 ** (-self.line_attenuation_db / 20.0)
 
     def capacitances(self, n_params: int) -> np.ndarray:
         """Each port's capacitance in F, drawn with ``capacitor_tolerance`` (parameter order)."""
@@ -206,7 +218,7 @@ class TLineSession:
         slots = int(self.delays[0]) if self.stubs else 1
         self.stub_in = np.zeros((slots, 3, n0 + N, B))
         self.stub_out = np.zeros((slots, 3, N, B))
-        self.ledger = np.zeros(6)
+        self.ledger = np.zeros(7)
         # the noise stream: seeded apart from the capacitor draws (a second child of the same seed)
         self.noise_rng = np.random.default_rng([circuit.seed, 1])
         self.last_noise = None
@@ -223,10 +235,11 @@ class TLineSession:
         return [p[..., 0] for p in self.layout.unpack(self.state[:self.layout.n_params])]
 
     def stored_energy(self) -> float:
-        """Energy stored now in J: the lines (their last delay of emissions, Simpson) and the port capacitors."""
+        """Energy stored now in J: the lines and stubs (each delay of emissions, Simpson) and the port capacitors."""
         h, z0 = self.circuit.td, self.circuit.z0
-        lines = sum(h / 6.0 / z0 * (np.sum(ring[1] ** 2) + 4 * np.sum(ring[2] ** 2) + np.sum(ring[0] ** 2))
-                    for ring in (self.ring_f, self.ring_b))
+        lines = sum(h / 6.0 / z0 * (np.sum(ring[..., 1, :, :] ** 2) + 4 * np.sum(ring[..., 2, :, :] ** 2)
+                                    + np.sum(ring[..., 0, :, :] ** 2))
+                    for ring in (self.ring_f, self.ring_b, self.stub_in, self.stub_out))
         return float(lines + 0.5 * np.sum(self.cap[:, 0] * self.state[:self.layout.n_params, 0] ** 2))
 
     def port_heat(self) -> np.ndarray:
@@ -237,11 +250,12 @@ class TLineSession:
         """The energy ledger since the start, in J, and its relative balance error."""
         injected = self.ledger[0] + self.ledger[3]
         stored = self.stored_energy() - self.energy_start
-        dissipated = self.ledger[1] + self.ledger[2] + self.ledger[4] + self.ledger[5]
+        dissipated = self.ledger[1] + self.ledger[2] + self.ledger[4] + self.ledger[5] + self.ledger[6]
         scale = max(abs(injected), abs(stored), abs(dissipated), 1e-300)
         return {"injected_j": float(injected), "stored_j": float(stored), "dissipated_j": float(dissipated),
                 "source_resistors_j": float(self.ledger[1]), "terminations_j": float(self.ledger[2]),
                 "port_resistors_j": float(self.ledger[4]), "leak_resistors_j": float(self.ledger[5]),
+                "line_attenuators_j": float(self.ledger[6]),
                 "energy_balance_error": float(abs(injected - stored - dissipated) / scale)}
 
     @property
@@ -304,7 +318,8 @@ class TLineSession:
                             self.delays, self.state, self.held, self.rate, self.leak, self.rate * 0, self.rate * 0,
                             False, self.cap, float(self.circuit.z0), float(self.circuit.td), self.ring_f, self.ring_b,
                             self.stub_in, self.stub_out, self.intervals, record_every * per_update, records,
-                            self.ledger, self.heat, self.circuit.closed_loop_gain, noise[0], noise[1])
+                            self.ledger, self.heat, self.circuit.closed_loop_gain, noise[0], noise[1],
+                            self.circuit.line_gain, self.circuit.line_gain ** self.delays.astype(float))
         if code >= 0:
             raise NumericalError(f"parameters became non-finite at t = {(self.intervals + code) * self.circuit.td!r} s "
                                  f"(interval {self.intervals + code})")

@@ -80,7 +80,8 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     circuit : Circuit
         ``td`` (s), ``z0`` (ohm), ``port_capacitance`` (F) and the non-idealities ``leak_resistance``
         (ohm), ``capacitor_tolerance`` (drawn capacitors), ``amplifier_gain`` (every junction source and
-        the loss port times ``A / (1 + A)``).
+        the loss port times ``A / (1 + A)``), ``line_attenuation_db`` (a matched T attenuator at the far
+        end of every line and stub: series arms ``z0 (1 - A)/(1 + A)``, shunt ``2 z0 A / (1 - A^2)``).
     lr : float
         Port learning rate, realised as ``R = td / (lr C)``.
     beta : float
@@ -135,34 +136,48 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     gate = np.where(np.arange(n_b) < depth, 0.0, 1.0)
     elements.append(VoltageSource("V_loss_gate", "loss_gate", "0", _steps(gate, td, ramp)))
 
-    def stub(name, value, delay):
-        """A matched line of ``delay`` s carrying ``value``; returns the far-end node (the value delayed)."""
+    def pad(name, node, amplitude):
+        """A matched T attenuator of amplitude ``amplitude`` after ``node`` (ohm arms of ``z0``); its output node."""
+        if amplitude == 1.0:
+            return node
+        series = z0 * (1.0 - amplitude) / (1.0 + amplitude)
+        shunt = 2.0 * z0 * amplitude / (1.0 - amplitude ** 2)
+        elements.extend([Resistor(f"R_{name}_pa", node, f"{name}_pm", series),
+                         Resistor(f"R_{name}_ps", f"{name}_pm", "0", shunt),
+                         Resistor(f"R_{name}_pb", f"{name}_pm", f"{name}_po", series)])
+        return f"{name}_po"
+
+    def stub(name, value, delay, amplitude):
+        """A matched line of ``delay`` s carrying ``value`` (attenuated by ``amplitude``); the far-end expression."""
         elements.extend([BSource(f"B_{name}", f"{name}_i", "0", "V", f"2*({value})"),
                          Resistor(f"R_{name}_i", f"{name}_i", f"{name}_l", z0),
-                         TLine(f"T_{name}", f"{name}_l", "0", f"{name}_o", "0", z0, delay),
-                         Resistor(f"R_{name}_o", f"{name}_o", "0", z0)])
-        return f"v({name}_o)"
+                         TLine(f"T_{name}", f"{name}_l", "0", f"{name}_o", "0", z0, delay)])
+        end = pad(name, f"{name}_o", amplitude)
+        elements.append(Resistor(f"R_{name}_o", end, "0", z0))
+        return f"v({end})"
 
     efforts = [[[[] for _ in range(layer.n_in + 1)] for _ in range(layer.n_out)] for layer in layers]
     for k, layer in enumerate(layers, start=1):
         f = layer.activation.name
         delay = 2 * (depth - k + 1) * td
+        stub_amplitude = circuit.line_gain ** (2 * (depth - k + 1))
         for n in range(batch):
             arriving = [f"v(x{j}_s{n})" if k == 1 else f"v(a{k - 1}_{j}_s{n})" for j in range(layer.n_in)]
-            stored = [stub(f"si{k}_{j}_s{n}", arriving[j], delay) for j in range(layer.n_in)]
+            stored = [stub(f"si{k}_{j}_s{n}", arriving[j], delay, stub_amplitude) for j in range(layer.n_in)]
             for i in range(layer.n_out):
                 tag = f"{k}_{i}_s{n}"
                 z = ex.linear([_weight(k, i, j) for j in range(layer.n_in)], arriving, f"v(b{k}_{i})")
                 forward_noise = hum(0, k, i, n)
-                emitted = stub(f"so{tag}", f"0.5*v(f{tag})", delay)  # the emitted wave, noise included
+                emitted = stub(f"so{tag}", f"0.5*v(f{tag})", delay, stub_amplitude)  # the emitted wave, noise included
+                port = pad(f"t{tag}", f"r{tag}", circuit.line_gain)  # the line's loss, at its far end
                 elements += [
                     BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
                     BSource(f"B_f{tag}", f"f{tag}", "0", "V",
                             f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}{forward_noise}"),
                     Resistor(f"R_f{tag}", f"f{tag}", f"l{tag}", z0),
                     TLine(f"T{tag}", f"l{tag}", "0", f"r{tag}", "0", z0, td),
-                    Resistor(f"R_g{tag}", f"g{tag}", f"r{tag}", z0),
-                    BSource(f"B_a{tag}", f"a{tag}", "0", "V", f"v(r{tag})-0.5*v(g{tag})"),
+                    Resistor(f"R_g{tag}", f"g{tag}", port, z0),
+                    BSource(f"B_a{tag}", f"a{tag}", "0", "V", f"v({port})-0.5*v(g{tag})"),
                     BSource(f"B_s{tag}", f"s{tag}", "0", "V", f"v(l{tag})-0.5*v(f{tag})"),
                     BSource(f"B_d{tag}", f"d{tag}", "0", "V", f"{_slope_of_value(f, emitted)}*v(s{tag})"),
                 ]

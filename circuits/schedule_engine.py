@@ -97,26 +97,37 @@ def _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, ar
 
 
 @njit(cache=True, error_model="numpy")
-def _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin, pout, write):
-    """Read (``write`` False) each junction's stub pair at slot ``g mod D_k`` into ``pin``/``pout``, or store the present one."""
+def _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin, pout, write, stub_gain):
+    """Read (``write`` False) each junction's stub pair at slot ``g mod D_k`` into ``pin``/``pout``, attenuated
+    by ``stub_gain[k]``, or store the present one. Returns ``sum v^2`` of what was stored or, reading, of the
+    stored values before the attenuation (what entered the stub's attenuator)."""
     n0 = table[0, 0]
     lanes = x.shape[1]
+    power = 0.0
     for k in range(table.shape[0]):
         slot = g % delays[k]
         n_in, n_out, node = table[k, 0], table[k, 1], table[k, 3]
         start = 0 if k == 0 else n0 + table[k - 1, 3]
+        factor = stub_gain[k]
         for j in range(n_in):
             for c in range(lanes):
                 if write:
-                    stub_in[slot, kind, start + j, c] = x[j, c] if k == 0 else arrive_f[table[k - 1, 3] + j, c]
+                    value = x[j, c] if k == 0 else arrive_f[table[k - 1, 3] + j, c]
+                    stub_in[slot, kind, start + j, c] = value
                 else:
-                    pin[start + j, c] = stub_in[slot, kind, start + j, c]
+                    value = stub_in[slot, kind, start + j, c]
+                    pin[start + j, c] = factor * value
+                power += value * value
         for i in range(n_out):
             for c in range(lanes):
                 if write:
-                    stub_out[slot, kind, node + i, c] = emit_f[node + i, c]
+                    value = emit_f[node + i, c]
+                    stub_out[slot, kind, node + i, c] = value
                 else:
-                    pout[node + i, c] = stub_out[slot, kind, node + i, c]
+                    value = stub_out[slot, kind, node + i, c]
+                    pout[node + i, c] = factor * value
+                power += value * value
+    return power
 
 
 @njit(cache=True, error_model="numpy")
@@ -149,7 +160,7 @@ _RK4_WEIGHTS = np.array([1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0])
 @njit(cache=True, error_model="numpy")
 def run_schedule(table, activations, loss_code, beta, xs, targets, source, target, gate, stubs, delays, state, held,
                  rate, leak, inertia, friction, inertial, cap, z0, h, ring_f, ring_b, stub_in, stub_out, start,
-                 record_every, record_params, ledger, heat, gain, noise_f, noise_b):
+                 record_every, record_params, ledger, heat, gain, noise_f, noise_b, line_gain, stub_gain):
     """Advance the trainer over ``len(source)`` grid intervals of ``h = td`` seconds; returns the failing step or -1.
 
     Parameters
@@ -183,14 +194,18 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
     record_every : int
         Record the parameters after every ``record_every``-th interval into ``record_params`` (R, P).
     ledger : ndarray, shape (6,)
-        Energies added in J: line sources into the lines, source resistors, line terminations, port
-        sources, port resistors, leak resistors.
+        Energies added in J: line and stub sources into the lines, their source resistors, line and stub
+        terminations, port sources, port resistors, leak resistors, line and stub attenuators.
     heat : ndarray, shape (P,)
         Energy dissipated in each port resistor, added in J.
     gain : float
         Closed-loop gain of every junction amplifier (1: ideal), applied to all emissions.
     noise_f, noise_b : ndarray, shape (steps, N, C) or (0, N, C)
         Noise voltages added to the forward and backward emissions, held over each interval (empty: none).
+    line_gain : float
+        Amplitude reaching the far end of a link line (1: lossless; a matched attenuator at its end).
+    stub_gain : ndarray, shape (L,)
+        The same for each junction's stub lines.
     """
     nodes, lanes = ring_f.shape[1], ring_f.shape[2]
     n_params = held.shape[0]
@@ -206,6 +221,8 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
     trial = np.empty((size, 1))
     theta = np.empty((n_params, lanes))
     pin = np.zeros((n_in0 + nodes, lanes))
+    arrive_f = np.empty((nodes, lanes))
+    arrive_b = np.empty((nodes, lanes))
     pout = np.zeros((nodes, lanes))
     flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
     steps = source.shape[0]
@@ -220,6 +237,7 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
         live = mode == LIVE
         line_in = np.zeros(3)
         line_out = np.zeros(3)
+        line_loss = np.zeros(3)
         for stage in range(6):
             if stage == _STEP:
                 _combine(flat_state, h, _TABLEAU[_STEP], flat_ks, flat_trial)
@@ -233,11 +251,17 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
             emits = stage in (0, _MIDPOINT, _STEP)
             evaluated = emits or live
             if evaluated:
+                for r in range(nodes):  # the waves reaching the junctions through the lines' attenuators
+                    for c in range(lanes):
+                        arrive_f[r, c] = line_gain * ring_f[kind, r, c]
+                        arrive_b[r, c] = line_gain * ring_b[kind, r, c]
+                stub_raw = 0.0
                 if stubs:
-                    _stub_io(table, delays, g, kind, x, ring_f[kind], emit_f, stub_in, stub_out, pin, pout, False)
+                    stub_raw = _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin, pout,
+                                        False, stub_gain)
                 replicate(trial, n_params, batch, theta)
                 with_effort = stage < 4 and (live or (stage == 0 and mode == SAMPLE))
-                _evaluate(table, activations, loss_code, beta, theta, x, tsrc, loss_on, ring_f[kind], ring_b[kind],
+                _evaluate(table, activations, loss_code, beta, theta, x, tsrc, loss_on, arrive_f, arrive_b,
                           emit_f, emit_b, effort, with_effort, stubs, pin, pout, scratch, gain, hum_f, hum_b)
                 if with_effort:
                     mean_efforts(effort, n_params, batch, held if mode == SAMPLE else port_effort)
@@ -250,10 +274,17 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                 _port_power(trial, port_effort, n_params, rate, leak, cap, h * _RK4_WEIGHTS[stage], ledger, heat)
             if emits:
                 column = 0 if stage == 0 else (1 if stage == _MIDPOINT else 2)
-                line_out[column] = _power(ring_f[kind]) + _power(ring_b[kind])
+                raw = _power(ring_f[kind]) + _power(ring_b[kind])
+                arrived = _power(arrive_f) + _power(arrive_b)
                 line_in[column] = _power(emit_f) + _power(emit_b)
                 if stubs:
-                    _stub_io(table, delays, g, kind, x, ring_f[kind], emit_f, stub_in, stub_out, pin, pout, True)
+                    stub_arrived = _power(pin) + _power(pout)
+                    line_in[column] += _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin,
+                                                pout, True, stub_gain)
+                    raw += stub_raw
+                    arrived += stub_arrived
+                line_out[column] = arrived
+                line_loss[column] = raw - arrived
                 _copy(emit_f, ring_f[kind])
                 _copy(emit_b, ring_b[kind])
         # Simpson over the interval from the right limit, midpoint and left limit of the line powers
@@ -262,6 +293,7 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
         ledger[0] += 2.0 * emitted
         ledger[1] += emitted
         ledger[2] += simpson * (line_out[0] + 4.0 * line_out[1] + line_out[2])
+        ledger[6] += simpson * (line_loss[0] + 4.0 * line_loss[1] + line_loss[2])
         if (m + 1) % record_every == 0:
             r = (m + 1) // record_every - 1
             for q in range(n_params):

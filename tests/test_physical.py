@@ -254,7 +254,7 @@ def _trained_window(circuit, n_window=10, batch=2):
 
 
 @pytest.mark.parametrize("options", [{}, {"leak_resistance": 1e6, "capacitor_tolerance": 0.2, "amplifier_gain": 100.0},
-                                     {"noise_rms": 0.01, "seed": 3}])
+                                     {"noise_rms": 0.01, "seed": 3}, {"line_attenuation_db": 0.5}])
 def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngspice(ngspice, options):
     from circuits import ngspice as runner
     from circuits.physical_netlist import pipelined_trainer
@@ -282,16 +282,21 @@ def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngsp
 
 
 # --- non-idealities against analytic oracles -------------------------------------------------------
-def test_finite_amplifier_gain_efforts_are_the_gradient_of_the_amplified_network():
-    """With closed-loop gain ``g = A/(1+A)`` on every emission, the frozen circuit's efforts are the
-    gradient of ``c(a_L)`` for the network ``a_k = g f(W_k a_{k-1} + b_k)`` (derivation in
-    docs/physical.md): checked against central finite differences of that forward pass."""
+@pytest.mark.parametrize("options, gain", [({"amplifier_gain": 20.0}, 20.0 / 21.0),
+                                           ({"line_attenuation_db": 1.0}, 10 ** (-1.0 / 20)),
+                                           ({"amplifier_gain": 20.0, "line_attenuation_db": 1.0},
+                                            20.0 / 21.0 * 10 ** (-1.0 / 20))])
+def test_gain_and_line_loss_efforts_are_the_gradient_of_the_scaled_network(options, gain):
+    """With a factor ``g`` on every hop (closed-loop gain ``A/(1+A)`` of the junction amplifiers, or the
+    amplitude ``10^(-dB/20)`` a line passes), the frozen circuit's efforts are the gradient of
+    ``c(a_L)`` for the network ``a_k = g f(W_k a_{k-1} + b_k)`` (derivation in docs/physical.md):
+    checked against central finite differences of that forward pass."""
     rng = np.random.default_rng(3)
     net = MLP([3, 4, 2], "tanh", "identity", seed=3)
     x = rng.normal(size=(4, 3))
     target = LOSS.target(rng.integers(0, 2, 4), 2)
-    gain = Circuit(amplifier_gain=20.0).closed_loop_gain
-    assert gain == pytest.approx(20.0 / 21.0, rel=1e-15)
+    circuit = Circuit(**options)
+    assert circuit.closed_loop_gain * circuit.line_gain == pytest.approx(gain, rel=1e-15)
 
     def cost(params):
         a = x
@@ -301,7 +306,7 @@ def test_finite_amplifier_gain_efforts_are_the_gradient_of_the_amplified_network
         shifted = a - a.max(axis=1, keepdims=True)
         return float(np.mean(-np.sum(target * (shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))), axis=1)))
 
-    measured = frozen_efforts(net, "cross_entropy", Circuit(amplifier_gain=20.0), x, target)
+    measured = frozen_efforts(net, "cross_entropy", circuit, x, target)
     h = 1e-6
     for index, param in enumerate(net.params):
         numeric = np.zeros_like(param)
@@ -382,3 +387,17 @@ def test_noise_is_seeded_and_has_the_stated_rms():
     assert abs(np.sqrt(np.mean(samples ** 2)) - 0.02) <= 3 * 0.02 / np.sqrt(2 * samples.size)
     quiet = TLineSession(MLP([64, 32, 10], "tanh", "identity", seed=0), "cross_entropy", Circuit(), "pipelined", 0.1, 4)
     assert not np.allclose(quiet.run(x, target), runs[0][0], rtol=0, atol=1e-6)
+
+
+def test_energy_ledger_closes_with_stubs_and_lossy_lines():
+    """Pipelined with stubs and 1 dB per delay: the attenuators dissipate, the lines and stubs store and
+    terminate, and injected = stored + dissipated to the port integration error (< 1e-6 relative)."""
+    x, target = _digits_minibatches(12, batch=4)
+    session = TLineSession(MLP([64, 32, 10], "tanh", "identity", seed=0), "cross_entropy",
+                           Circuit(line_attenuation_db=1.0), "pipelined", 0.05, 4)
+    session.run(x[:5], target[:5])
+    session.run(x[5:], target[5:])
+    ledger = session.energy()
+    assert ledger["line_attenuators_j"] > 0.1 * ledger["terminations_j"]  # 1 dB: 21 % of the power per delay
+    assert ledger["energy_balance_error"] <= 1e-6
+    assert ledger["stored_j"] > 0
