@@ -56,9 +56,9 @@ def machine() -> dict:
 
 
 def plot_scaling(result: dict, path: Path) -> None:
-    from substrate.plotting import plt, save_figure
+    from substrate.plotting import save_figure, subplots
 
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    figure, axes = subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     for axis, key, x_key, label in ((axes[0], "by_params", "params", "parameter count"),
                                     (axes[1], "by_depth", "depth", "depth L (layers of width 32)")):
         rows = result[key]

@@ -7,12 +7,13 @@ trained networks as circuits (inference crossbars, transmission-line and RC trai
 
 from . import ngspice, realize, spice
 from .netlist import (
-    DC, LTRA, PWL, BSource, Capacitor, CurrentSource, Inductor, Instance, Netlist, Op, Param, Pulse, Resistor, Sin,
-    Subckt, TLine, Tran, VCCS, VCVS, VoltageSource, sanitize_name,
+    AC, DC, LTRA, PWL, BSource, Capacitor, CurrentSource, DCSweep, Inductor, Instance, Measure, Netlist, Op, Param,
+    Pulse, Resistor, Sin, Subckt, TLine, Tran, VCCS, VCVS, VoltageSource, sanitize_name,
 )
 
 __all__ = [
     "Netlist", "Resistor", "Capacitor", "Inductor", "TLine", "LTRA", "VoltageSource", "CurrentSource", "BSource",
-    "VCVS", "VCCS", "Instance", "Subckt", "Param", "DC", "Pulse", "PWL", "Sin", "Op", "Tran", "sanitize_name",
+    "VCVS", "VCCS", "Instance", "Subckt", "Param", "DC", "Pulse", "PWL", "Sin", "Op", "Tran", "DCSweep", "AC", "Measure",
+    "sanitize_name",
     "spice", "ngspice", "realize",
 ]

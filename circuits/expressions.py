@@ -2,7 +2,8 @@
 
 Every numeric constant goes through :func:`circuits.spice.format_number` (full precision, exponent
 form); activations are written in overflow-free forms (the logistic function as ``0.5 + 0.5 tanh(z/2)``,
-softplus as ``max(z, 0) + ln(1 + exp(-|z|))``).
+softplus as ``max(z, 0) + ln(1 + exp(-|z|))``, the softmax of the cross-entropy gradient with the largest
+logit subtracted).
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def loss_gradient(loss: str, outputs: list[str], target, index: int) -> str:
     if loss == "mse":
         return f"({outputs[index]}-{num(target[index])})"
     if loss == "cross_entropy":
-        total = "+".join(f"exp({o})" for o in outputs)
-        return f"(exp({outputs[index]})/({total})-{num(target[index])})"
+        # softmax with the largest logit subtracted: ngspice clamps exp near 228, so exp(o) alone
+        # overflows to wrong ratios for logits of a few hundred
+        top = outputs[-1]
+        for o in reversed(outputs[:-1]):
+            top = f"max({o},{top})"
+        shifted = [f"exp({o}-{top})" for o in outputs]
+        return f"({shifted[index]}/({'+'.join(shifted)})-{num(target[index])})"
     raise ConfigurationError(f"loss {loss!r} has no circuit realisation (mse, cross_entropy)")

@@ -23,8 +23,8 @@ from substrate.errors import ConfigurationError
 
 __all__ = [
     "Param", "Resistor", "Capacitor", "Inductor", "TLine", "LTRA", "VoltageSource", "CurrentSource",
-    "DC", "Pulse", "PWL", "Sin", "BSource", "VCVS", "VCCS", "Instance", "Subckt", "Op", "Tran",
-    "Netlist", "sanitize_name", "GROUND",
+    "DC", "Pulse", "PWL", "Sin", "BSource", "VCVS", "VCCS", "Instance", "Subckt", "Op", "Tran", "DCSweep", "AC",
+    "Measure", "Netlist", "sanitize_name", "GROUND",
 ]
 
 GROUND = "0"
@@ -52,7 +52,9 @@ def sanitize_name(text: str, prefix: str = "") -> str:
 
 @dataclass(frozen=True)
 class Param:
-    """A reference to a subcircuit parameter, written ``{name}``; valid only inside a :class:`Subckt`."""
+    """A parameter value written ``{name}``: the name of a parameter of the enclosing :class:`Subckt`
+    or of the netlist's ``.param`` list, or an expression of such names (``Param("2*rload")``), in the
+    characters a behavioural expression may use."""
 
     name: str
 
@@ -176,23 +178,27 @@ class LTRA:
 
 @dataclass(frozen=True)
 class VoltageSource:
-    """Independent voltage source ``V`` from ``p`` (+) to ``n`` (-); ``waveform`` in V."""
+    """Independent voltage source ``V`` from ``p`` (+) to ``n`` (-); ``waveform`` in V; ``ac`` the
+    small-signal amplitude in V of an ``.ac`` analysis (None: no AC drive)."""
 
     name: str
     p: str
     n: str
     waveform: Waveform
+    ac: float | None = None
     letter = "V"
 
 
 @dataclass(frozen=True)
 class CurrentSource:
-    """Independent current source ``I``: ``waveform`` in A flowing from ``p`` through the source to ``n``."""
+    """Independent current source ``I``: ``waveform`` in A flowing from ``p`` through the source to ``n``;
+    ``ac`` the small-signal amplitude in A of an ``.ac`` analysis (None: no AC drive)."""
 
     name: str
     p: str
     n: str
     waveform: Waveform
+    ac: float | None = None
     letter = "I"
 
 
@@ -271,16 +277,115 @@ class Op:
 
 @dataclass(frozen=True)
 class Tran:
-    """Transient ``.tran step stop 0 tmax [uic]``: times in s; ``uic`` starts from the initial conditions
-    (capacitor ``ic`` values, zero elsewhere) instead of an operating point."""
+    """Transient ``.tran step stop start tmax [uic]``: times in s; ``uic`` starts from the initial
+    conditions (capacitor ``ic`` values, zero elsewhere) instead of an operating point; output is
+    saved from ``start`` on."""
 
     step: float
     stop: float
     tmax: float | None = None
     uic: bool = False
+    start: float = 0.0
 
 
-Analysis = Union[Op, Tran]
+@dataclass(frozen=True)
+class DCSweep:
+    """DC sweep ``.dc source start stop step``: the value (V or A) of independent source ``source``
+    swept from ``start`` to ``stop`` in increments ``step``."""
+
+    source: str
+    start: float
+    stop: float
+    step: float
+
+
+@dataclass(frozen=True)
+class AC:
+    """Small-signal sweep ``.ac variation points start stop``: ``variation`` ``"dec"``, ``"oct"`` or
+    ``"lin"``, ``points`` per decade, per octave or in total, frequencies in Hz."""
+
+    variation: str
+    points: int
+    start: float
+    stop: float
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A ``.meas`` statement: ``analysis`` (``"tran"``, ``"dc"`` or ``"ac"``), the result's ``name`` and
+    the rest of the statement ``spec`` in ngspice's syntax (``"AVG v(ok) FROM=1e-09 TO=2e-09"``),
+    restricted to the characters a behavioural expression may use. ngspice prints ``name = value``;
+    :class:`~circuits.ngspice.NgspiceResult` reads it into ``measures``."""
+
+    analysis: str
+    name: str
+    spec: str
+
+
+Analysis = Union[Op, Tran, DCSweep, AC]
+ANALYSES = (Op, Tran, DCSweep, AC)
+MEASURE_ANALYSES = ("tran", "dc", "ac")
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\s*\()?")
+_FUNCTIONS_OK = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\s*\(\Z")
+
+
+def check_parameter_expression(text, known, where: str) -> None:
+    """Check a ``{...}`` parameter expression: safe characters, balanced parentheses, and every name
+    that is not a function call one of ``known`` (lower-case names)."""
+    if not isinstance(text, str) or not text.strip() or not _EXPRESSION.match(text):
+        raise ConfigurationError(
+            f"{where}: parameter expression {text!r} must be non-empty letters, digits, spaces and "
+            "+ - * / ( ) , . ^ < > = ! & | ? :")
+    if text.count("(") != text.count(")"):
+        raise ConfigurationError(f"{where}: parameter expression {text!r} has unbalanced parentheses")
+    for match in _IDENTIFIER.finditer(re.sub(r"(?<![A-Za-z0-9_.])(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?[A-Za-z]*", " ", text)):
+        token = match.group(0)
+        if not _FUNCTIONS_OK.match(token) and token.lower() not in known and token.lower() != "pi":
+            raise ConfigurationError(
+                f"{where} refers to parameter {token!r}, which is not a parameter of its scope (known: {sorted(known)})")
+
+
+def _time(label: str, value, positive=True) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or \
+            (value <= 0 if positive else value < 0):
+        raise ConfigurationError(f"{label} = {value!r} must be a finite number {'> 0' if positive else '>= 0'}")
+
+
+def _check_analysis(a, sources) -> None:
+    if isinstance(a, Op):
+        return
+    if isinstance(a, Tran):
+        _time(".tran step", a.step)
+        _time(".tran stop", a.stop)
+        _time(".tran start", a.start, positive=False)
+        if a.tmax is not None:
+            _time(".tran tmax", a.tmax)
+        if a.start >= a.stop:
+            raise ConfigurationError(f".tran start = {a.start!r} must be below stop = {a.stop!r}")
+    elif isinstance(a, DCSweep):
+        if not isinstance(a.source, str) or a.source.lower() not in sources:
+            raise ConfigurationError(f".dc source {a.source!r} must name an independent V or I source (known: {sorted(sources)})")
+        for label in ("start", "stop", "step"):
+            value = getattr(a, label)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigurationError(f".dc {label} = {value!r} must be a finite number")
+        if a.step == 0 or (a.stop - a.start) / a.step < 0 or abs((a.stop - a.start) / a.step) > 1e7:
+            raise ConfigurationError(
+                f".dc step = {a.step!r} must be nonzero, point from start = {a.start!r} toward stop = {a.stop!r}, "
+                "and give at most 1e7 points")
+    elif isinstance(a, AC):
+        if a.variation not in ("dec", "oct", "lin"):
+            raise ConfigurationError(f".ac variation = {a.variation!r} must be 'dec', 'oct' or 'lin'")
+        if isinstance(a.points, bool) or not isinstance(a.points, int) or not 1 <= a.points <= 10**6:
+            raise ConfigurationError(f".ac points = {a.points!r} must be an integer in [1, 1000000]")
+        _time(".ac start frequency", a.start)
+        _time(".ac stop frequency", a.stop)
+        if a.stop < a.start:
+            raise ConfigurationError(f".ac stop = {a.stop!r} Hz must be >= start = {a.start!r} Hz")
+    else:
+        raise ConfigurationError(f"analysis {a!r} must be Op(), Tran(...), DCSweep(...) or AC(...)")
 
 
 def _nodes(element) -> tuple:
@@ -338,10 +443,7 @@ class _Checker:
 
     def value(self, element, label, value, low=None, positive=False, allow_zero=True):
         if isinstance(value, Param):
-            if value.name.lower() not in self.params:
-                raise ConfigurationError(
-                    f"{self.where(element)}: {label} refers to parameter {value.name!r}, which is not "
-                    f"a parameter of the enclosing subcircuit (known: {sorted(self.params)})")
+            check_parameter_expression(value.name, self.params, f"{self.where(element)}: {label}")
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigurationError(f"{self.where(element)}: {label} = {value!r} must be a real number")
@@ -422,6 +524,8 @@ class _Checker:
                     "implements correctly: RLC (g = 0), RC (l = g = 0), LC (r = g = 0), RG (l = c = 0)")
         elif isinstance(element, (VoltageSource, CurrentSource)):
             self.waveform(element, element.waveform)
+            if element.ac is not None:
+                self.value(element, "AC amplitude", element.ac)
         elif isinstance(element, BSource):
             if element.kind not in ("V", "I"):
                 raise ConfigurationError(f"{self.where(element)}: kind = {element.kind!r} must be 'V' or 'I'")
@@ -513,36 +617,62 @@ def _check_scope(elements, scope, params, subckts, ports=()):
 
 @dataclass(frozen=True)
 class Netlist:
-    """A validated circuit: ``elements``, ``subckts`` (definitions), one ``analysis`` and ``options``.
+    """A validated circuit: ``elements``, ``subckts`` (definitions), analyses, options, parameters and
+    measurements.
 
     Parameters
     ----------
     title : str
-        Free text for the title line (sanitised when written: one printable ASCII line).
+        Free text for the title line (sanitised when written: one printable ASCII line behind ``*``).
     elements : tuple
         Element instances; node ``"0"`` is ground.
-    analysis : Op or Tran
+    analysis : Op, Tran, DCSweep or AC, or a tuple of them
+        The analyses, run in order (ngspice writes one plot per analysis).
     subckts : tuple of Subckt
-    options : tuple of (name, float)
-        ``.options`` entries (e.g. ``("reltol", 1e-9)``).
+    options : tuple of (name, float or None)
+        ``.options`` entries (e.g. ``("reltol", 1e-9)``; ``None``: a flag such as ``noacct``).
+    params : tuple of (name, float or Param)
+        ``.param`` entries, usable as ``Param("name")`` (or expressions of them) anywhere.
+    measures : tuple of Measure
+        ``.meas`` statements.
     """
 
     title: str
     elements: tuple
-    analysis: Analysis = field(default_factory=Op)
+    analysis: Analysis | tuple = field(default_factory=Op)
     subckts: tuple = ()
     options: tuple = ()
+    params: tuple = ()
+    measures: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "elements", tuple(self.elements))
         object.__setattr__(self, "subckts", tuple(self.subckts))
         object.__setattr__(self, "options", tuple(tuple(o) for o in self.options))
+        object.__setattr__(self, "params", tuple(tuple(p) for p in self.params))
+        object.__setattr__(self, "measures", tuple(self.measures))
+        if isinstance(self.analysis, list):
+            object.__setattr__(self, "analysis", tuple(self.analysis))
         self.validate()
+
+    @property
+    def analyses(self) -> tuple:
+        """The analyses as a tuple (one entry for a single analysis)."""
+        return self.analysis if isinstance(self.analysis, tuple) else (self.analysis,)
 
     def validate(self) -> None:
         """Raise :class:`ConfigurationError` naming the first invalid element, value or node."""
         if not isinstance(self.title, str):
             raise ConfigurationError(f"title must be a string, got {self.title!r}")
+        known = {}
+        for entry in self.params:
+            if len(entry) != 2 or not isinstance(entry[0], str) or not _NAME.match(entry[0]) or entry[0].lower() in _RESERVED:
+                raise ConfigurationError(f".param entry {entry!r} must be a (name, value) pair with a plain, unreserved name")
+            name, value = entry
+            if name.lower() in known:
+                raise ConfigurationError(f".param {name!r} is defined twice")
+            _Checker("", known, {}).value(Resistor("R_param", "a", "b", 1.0), f".param {name}", value)
+            known[name.lower()] = value
         subckts = {}
         for sub in self.subckts:
             if not isinstance(sub, Subckt) or not isinstance(sub.name, str) or not _NAME.match(sub.name):
@@ -552,32 +682,44 @@ class Netlist:
             for port in sub.ports:
                 if not isinstance(port, str) or not _NODE.match(port) or port == GROUND:
                     raise ConfigurationError(f"subcircuit {sub.name!r}: port {port!r} must be a non-ground node name")
-            params = {}
+            params = dict(known)
             for name, value in sub.params:
                 if not isinstance(name, str) or not _NAME.match(name) or name.lower() in _RESERVED:
                     raise ConfigurationError(f"subcircuit {sub.name!r}: parameter name {name!r} is not allowed")
-                _Checker(sub.name, {}, {}).value(Resistor("R_param", "a", "b", 1.0), f"parameter {name}", value)
+                _Checker(sub.name, known, {}).value(Resistor("R_param", "a", "b", 1.0), f"parameter {name}", value)
                 params[name.lower()] = value
             _check_scope(sub.elements, sub.name, params, {}, sub.ports)
             subckts[sub.name.lower()] = sub
         if not self.elements:
             raise ConfigurationError("a netlist needs at least one element, got none")
-        _check_scope(self.elements, "", {}, subckts)
-        if isinstance(self.analysis, Tran):
-            a = self.analysis
-            for label in ("step", "stop"):
-                check = getattr(a, label)
-                if isinstance(check, bool) or not isinstance(check, (int, float)) or not math.isfinite(check) or check <= 0:
-                    raise ConfigurationError(f".tran {label} = {check!r} must be a finite time > 0 s")
-            if a.tmax is not None and (not math.isfinite(a.tmax) or a.tmax <= 0):
-                raise ConfigurationError(f".tran tmax = {a.tmax!r} must be a finite time > 0 s")
-        elif not isinstance(self.analysis, Op):
-            raise ConfigurationError(f"analysis {self.analysis!r} must be Op() or Tran(...)")
+        _check_scope(self.elements, "", known, subckts)
+        analyses = self.analyses
+        if not analyses:
+            raise ConfigurationError("a netlist needs at least one analysis, got none")
+        sources = {e.name.lower() for e in self.elements if isinstance(e, (VoltageSource, CurrentSource))}
+        for a in analyses:
+            _check_analysis(a, sources)
         for entry in self.options:
             if len(entry) != 2 or not isinstance(entry[0], str) or not _NAME.match(entry[0]):
                 raise ConfigurationError(f"option {entry!r} must be a (name, number) pair with a plain name")
-            if isinstance(entry[1], bool) or not isinstance(entry[1], (int, float)) or not math.isfinite(entry[1]):
-                raise ConfigurationError(f"option {entry[0]!r} = {entry[1]!r} must be a finite number")
+            if entry[1] is not None and (isinstance(entry[1], bool) or not isinstance(entry[1], (int, float))
+                                         or not math.isfinite(entry[1])):
+                raise ConfigurationError(f"option {entry[0]!r} = {entry[1]!r} must be a finite number (or None: a flag)")
+        names = set()
+        kinds = {type(a).__name__.lower().replace("dcsweep", "dc") for a in analyses}
+        for m in self.measures:
+            if not isinstance(m, Measure):
+                raise ConfigurationError(f"measure {m!r} must be a Measure")
+            if m.analysis not in MEASURE_ANALYSES or m.analysis not in kinds:
+                raise ConfigurationError(
+                    f".meas {m.name!r}: analysis {m.analysis!r} must be one of the netlist's analyses "
+                    f"among {MEASURE_ANALYSES} (has: {sorted(kinds)})")
+            if not isinstance(m.name, str) or not _NAME.match(m.name) or m.name.lower() in names:
+                raise ConfigurationError(f".meas name {m.name!r} must be a new plain name (letters, digits, '_')")
+            names.add(m.name.lower())
+            if not isinstance(m.spec, str) or not m.spec.strip() or not _EXPRESSION.match(m.spec):
+                raise ConfigurationError(
+                    f".meas {m.name!r}: {m.spec!r} must be non-empty letters, digits, spaces and + - * / ( ) , . ^ < > = ! & | ? :")
 
     @property
     def nodes(self) -> list[str]:

@@ -17,6 +17,7 @@ names of the nodes that carry the network's quantities, so ngspice results can b
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,8 +32,8 @@ from .netlist import (
 )
 from .spice import format_number as num
 
-__all__ = ["Circuit", "inference", "tline_trainer", "rc_trainer", "crossbar_forward", "crossbar_devices",
-           "write_device_table"]
+__all__ = ["Circuit", "inference", "subcircuit", "testbench", "tline_trainer", "rc_trainer", "crossbar_forward", "crossbar_devices",
+           "device_table", "write_device_table"]
 
 _PRECISE = (("reltol", 1e-9), ("abstol", 1e-15), ("vntol", 1e-12))
 
@@ -135,9 +136,19 @@ def inference(net: Network, x, style: str = "behavioural", r_unit: float = 1e4, 
     g_min = 0.01 / r_unit if g_min is None else check_range("g_min", g_min, 0.0, None)
     inputs = [f"in{j}" for j in range(len(x))]
     elements = [VoltageSource(f"V_in{j}", node, "0", DC(float(v))) for j, (node, v) in enumerate(zip(inputs, x))]
-    subckts = ()
+    body, subckts, previous = _forward(layers, inputs, style, r_unit, gain, g_min)
     info = {}
-    previous = inputs
+    if style == "crossbar":
+        info = {"r_unit": r_unit, "gain": gain, "g_min": g_min, "transimpedance_gain": -r_unit,
+                "gain_error": crossbar_gain_error(net, r_unit, gain, g_min)}
+    netlist = Netlist(f"{style} inference of a {'-'.join(map(str, net.sizes))} network", tuple(elements + body), Op(),
+                      subckts, _PRECISE)
+    return Circuit(netlist, {"inputs": np.array(inputs), "outputs": np.array(previous)}, info)
+
+
+def _forward(layers, inputs, style, r_unit, gain, g_min):
+    """Elements of the forward pass from nodes ``inputs`` to ``out0, out1, ...``: ``(elements, subckts, outputs)``."""
+    elements, subckts, previous = [], (), inputs
     for k, layer in enumerate(layers, start=1):
         last = k == len(layers)
         outputs = [f"out{i}" if last else f"h{k}_{i}" for i in range(layer.n_out)]
@@ -165,12 +176,95 @@ def inference(net: Network, x, style: str = "behavioural", r_unit: float = 1e4, 
                 elements.append(BSource(f"B_a{k}_{i}", outputs[i], "0", "V",
                                         ex.activation(name, f"v(yn{k}_{i})-v(yp{k}_{i})")))
         previous = outputs
-    if style == "crossbar":
-        info = {"r_unit": r_unit, "gain": gain, "g_min": g_min, "transimpedance_gain": -r_unit,
-                "gain_error": crossbar_gain_error(net, r_unit, gain, g_min)}
-    netlist = Netlist(f"{style} inference of a {'-'.join(map(str, net.sizes))} network", tuple(elements), Op(),
-                      subckts, _PRECISE)
-    return Circuit(netlist, {"inputs": np.array(inputs), "outputs": np.array(previous)}, info)
+    return elements, subckts, previous
+
+
+def subcircuit(net: Network, name: str = "network") -> Subckt:
+    """The network's behavioural forward pass as a reusable ``.subckt``.
+
+    Pins, in order: ``in0 .. in{n_0 - 1}`` (inputs, V) then ``out0 .. out{n_L - 1}`` (outputs, V, driven by
+    ideal voltage sources). Internal nodes ``z{k}_{i}`` (pre-activations) and ``h{k}_{i}`` (hidden
+    activations) are local to each instance.
+    """
+    layers = _dense(net)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+        raise ConfigurationError(f"subcircuit name {name!r} must be letters, digits and '_', starting with a letter")
+    inputs = [f"in{j}" for j in range(net.sizes[0])]
+    body, _, outputs = _forward(layers, inputs, "behavioural", 1.0, 10.0, 0.0)
+    return Subckt(name, tuple(inputs + outputs), tuple(body))
+
+
+def testbench(net: Network, x, labels, hold: float = 1e-6, sweep_points: int = 50) -> Circuit:
+    """A test bench for :func:`subcircuit`: ngspice reports the network's accuracy on ``(x, labels)``.
+
+    Instance ``X_net`` of subcircuit ``network`` is driven by one PWL source per input that steps
+    through the samples, each held for ``hold`` seconds (edges ``hold * 1e-6`` long). A B source
+    ``ok`` is 1 V while the largest output is the one of the sample's label (``V_label`` steps through
+    the labels alongside) and 0 V otherwise, and ``.meas tran accuracy AVG v(ok)`` over all samples is
+    the test accuracy (exact to ``1e-6`` per sample, the edge fraction). A ``.dc`` sweep of input 0
+    over the test set's range (``sweep_points`` points, the other inputs at sample 0) comes first.
+
+    Parameters
+    ----------
+    net : Network
+    x : ndarray, shape (samples, n_0)
+    labels : ndarray of int, shape (samples,)
+        Class indices in ``[0, n_L)``.
+    hold : float
+        Time per sample in s.
+    sweep_points : int
+        Points of the ``.dc`` sweep.
+
+    Returns
+    -------
+    Circuit
+        ``nodes``: ``"inputs"``, ``"outputs"``, ``"ok"``; ``info``: ``hold`` (s), ``samples``, ``t_stop`` (s).
+    """
+    from .netlist import DCSweep, Measure, PWL
+
+    _dense(net)
+    x = net.check_input(x)
+    if not np.all(np.isfinite(x)):
+        raise ConfigurationError("x must be finite")
+    labels = np.asarray(labels)
+    classes = net.sizes[-1]
+    if labels.shape != (len(x),) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= classes:
+        raise ConfigurationError(f"labels must be {len(x)} integer class indices in [0, {classes}), got {labels!r}")
+    if classes < 2:
+        raise ConfigurationError("a test bench needs at least 2 outputs (it measures the argmax accuracy)")
+    hold = check_positive("hold", hold)
+    sweep_points = int(check_range("sweep_points", sweep_points, 2, 100_000))
+    samples, edge = len(x), hold * 1e-6
+    times = np.arange(samples) * hold
+
+    def steps(values):
+        points = [(0.0, float(values[0]))]
+        for t, previous, value in zip(times[1:], values[:-1], values[1:]):
+            points += [(float(t), float(previous)), (float(t + edge), float(value))]
+        return PWL(tuple(points))
+
+    inputs = [f"in{j}" for j in range(net.sizes[0])]
+    outputs = [f"out{i}" for i in range(classes)]
+    elements = [VoltageSource(f"V_in{j}", node, "0", steps(x[:, j])) for j, node in enumerate(inputs)]
+    elements.append(Instance("X_net", tuple(inputs + outputs), "network"))
+    elements.append(VoltageSource("V_label", "label", "0", steps(labels.astype(float))))
+    terms = []
+    for c in range(classes):
+        wins = "*".join(f"u(v(out{c})-v(out{j}))" for j in range(classes) if j != c)
+        terms.append(f"u(0.5-abs(v(label)-{c}))*{wins}")
+    elements.append(BSource("B_ok", "ok", "0", "V", "+".join(terms)))
+    elements.append(Resistor("R_ok", "ok", "0", 1e6))
+    t_stop = samples * hold
+    low, high = float(x[:, 0].min()), float(x[:, 0].max())
+    if high == low:
+        low, high = low - 1.0, high + 1.0
+    sweep = DCSweep("V_in0", low, high, (high - low) / (sweep_points - 1))
+    tran = Tran(hold / 10, t_stop, hold / 10)
+    measure = Measure("tran", "accuracy", f"AVG v(ok) FROM=0 TO={num(t_stop)}")
+    netlist = Netlist(f"test bench: accuracy of a {'-'.join(map(str, net.sizes))} network on {samples} samples",
+                      tuple(elements), (sweep, tran), (subcircuit(net),), _PRECISE, measures=(measure,))
+    return Circuit(netlist, {"inputs": np.array(inputs), "outputs": np.array(outputs), "ok": np.array("ok")},
+                   {"hold": hold, "samples": samples, "t_stop": t_stop})
 
 
 def crossbar_devices(layer, r_unit: float, g_min: float) -> tuple[np.ndarray, np.ndarray]:
@@ -207,27 +301,46 @@ def crossbar_forward(net: Network, x, r_unit: float = 1e4, gain: float = 1e7, g_
     return a
 
 
-def write_device_table(net: Network, folder: str | os.PathLike, r_unit: float = 1e4, g_min: float | None = None) -> list[dict]:
-    """Write ``devices.csv`` and ``devices.json`` into ``folder``: one row per conductance to build.
-
-    Columns: ``layer`` (1..L), ``row`` (output neuron), ``column`` (input index; ``n_in`` is the bias rail
-    at 1 V), ``sign`` (``+`` or ``-``), ``conductance_S`` (siemens). Returns the rows.
-    """
-    from substrate.io import write_json, write_text
-
+def device_table(net: Network, r_unit: float = 1e4, g_min: float | None = None) -> dict:
+    """Every conductance of the crossbar as columns: ``layer`` (1..L), ``row`` (output neuron), ``column``
+    (input index; ``n_in`` is the bias rail at 1 V), ``sign`` (+1 for G+, -1 for G-), ``conductance_S``
+    (siemens); sorted by layer, row, column, then G+ before G-."""
     r_unit = check_positive("r_unit", r_unit)
     g_min = 0.01 / r_unit if g_min is None else check_range("g_min", g_min, 0.0, None)
-    rows = []
+    parts = []
     for k, layer in enumerate(_dense(net), start=1):
-        for sign, table in zip("+-", crossbar_devices(layer, r_unit, g_min)):
-            for (i, j), g in np.ndenumerate(table):
-                rows.append({"layer": k, "row": int(i), "column": int(j), "sign": sign, "conductance_S": float(g)})
-    rows.sort(key=lambda r: (r["layer"], r["row"], r["column"], r["sign"] == "-"))
-    csv = "layer,row,column,sign,conductance_S\n" + "".join(
-        f"{r['layer']},{r['row']},{r['column']},{r['sign']},{r['conductance_S']!r}\n" for r in rows)
-    write_text(os.path.join(folder, "devices.csv"), csv)
-    write_json(os.path.join(folder, "devices.json"), {"r_unit_ohm": r_unit, "g_min_S": g_min, "devices": rows})
-    return rows
+        g_plus, g_minus = crossbar_devices(layer, r_unit, g_min)
+        rows, columns = np.indices(g_plus.shape)
+        count = g_plus.size
+        parts.append({"layer": np.full(2 * count, k), "row": np.repeat(rows.ravel(), 2),
+                      "column": np.repeat(columns.ravel(), 2), "sign": np.tile([1, -1], count),
+                      "conductance_S": np.column_stack([g_plus.ravel(), g_minus.ravel()]).ravel()})
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+def write_device_table(net: Network, folder: str | os.PathLike, r_unit: float = 1e4, g_min: float | None = None,
+                       fmt: str = "npz") -> str:
+    """Write the crossbar's :func:`device_table` into ``folder`` as ``devices.npz`` (compact, default) or
+    ``devices.csv`` (``layer,row,column,sign,conductance_S``, sign ``+``/``-``, shortest round-trip
+    numbers); return the path. The ``.npz`` also holds ``r_unit_ohm`` and ``g_min_S``."""
+    from substrate.io import atomic_path
+
+    if fmt not in ("npz", "csv"):
+        raise ConfigurationError(f"fmt = {fmt!r} must be 'npz' or 'csv'")
+    table = device_table(net, r_unit, g_min)
+    g_min = 0.01 / r_unit if g_min is None else g_min
+    path = os.path.join(folder, f"devices.{fmt}")
+    with atomic_path(path) as temporary:
+        if fmt == "npz":
+            with open(temporary, "wb") as stream:
+                np.savez_compressed(stream, r_unit_ohm=r_unit, g_min_S=g_min, **table)
+        else:
+            rows = zip(table["layer"].tolist(), table["row"].tolist(), table["column"].tolist(), table["sign"].tolist(),
+                       table["conductance_S"].tolist())
+            with open(temporary, "w", encoding="ascii") as stream:
+                stream.write("layer,row,column,sign,conductance_S\n")
+                stream.writelines(f"{k},{i},{j},{'+' if sign > 0 else '-'},{g!r}\n" for k, i, j, sign, g in rows)
+    return path
 
 
 # --- shared pieces of the trainers -----------------------------------------------------------------

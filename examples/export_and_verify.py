@@ -102,13 +102,13 @@ def main(out_dir: str = "export_example", n_test: int = 20):
 
 
 def plot(path, result, trainer, native, spice_loss, t_rc, rc, rc_a, rc_s, native_a, native_s):
-    import matplotlib.pyplot as plt
+    import matplotlib
 
-    from substrate.plotting import save_figure
+    from substrate.plotting import save_figure, subplots
 
     td = trainer.info["td"]
-    figure, axes = plt.subplots(1, 3, figsize=(17, 5), layout="constrained")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    figure, axes = subplots(1, 3, figsize=(17, 5), layout="constrained")
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     spice_params = trainer.read(result, "params")
     index = 0
     for grid, trajectory in zip(spice_params, native.params):

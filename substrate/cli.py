@@ -13,10 +13,17 @@ from .errors import SubstrateError
 COMMANDS = ["relax", "train", "demo", "line", "export", "verify", "sweep"]
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="substrate", description="Simulate physical substrates in which backpropagation is physics."
     )
+    parser.add_argument("--version", action="version", version=f"substrate (wave-substrate) {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"substrate.commands.{name}").register(subparsers)

@@ -12,6 +12,7 @@ moons     cross_entr.  two interleaving half circles with Gaussian noise
 circles   cross_entr.  two concentric circles (radius ratio ``factor``) with noise
 teacher   mse          a random tanh teacher MLP; targets are its outputs (+ optional noise)
 digits    cross_entr.  8x8 handwritten digits (1797), pixels / 16; needs scikit-learn (extra ``digits``)
+file      either       the user's ``.npz``/``.csv`` (``substrate train --data FILE``; :mod:`substrate.datafile`)
 ========  ===========  ==============================================================
 """
 
@@ -169,7 +170,14 @@ def digits(test_fraction: float = 0.3, seed: int = 0) -> Dataset:
                    {"test_fraction": test_fraction, "seed": seed})
 
 
-DATASETS = {"xor": xor, "moons": moons, "circles": circles, "teacher": teacher, "digits": digits}
+def file(path: str = "", test_fraction: float = 0.3, seed: int = 0, label: str = "label") -> Dataset:
+    """The user's data from a ``.npz`` or ``.csv`` file (see :mod:`substrate.datafile`)."""
+    from .datafile import load_file
+
+    return load_file(path, test_fraction, seed, label)
+
+
+DATASETS = {"xor": xor, "moons": moons, "circles": circles, "teacher": teacher, "digits": digits, "file": file}
 
 
 def load(name: str, **options) -> Dataset:

@@ -1,4 +1,5 @@
-"""Public face of the telegrapher engine: lossy lines and line networks by the method of lines.
+"""Public face of the telegrapher engine: lossy lines and line networks in time (method of lines, compiled
+leapfrog, characteristic shift) and in frequency (exact S-parameters).
 
 See :mod:`substrate.distributed` and ``docs/lines.md``.
 """
@@ -8,11 +9,12 @@ from .distributed import (
     Resistor, Short, Sine, Step, Termination, Thevenin, Waveform, discretise, simulate,
 )
 from .distributed.config import load_config, parse_config
+from .distributed.frequency import scattering
 from .distributed.output import plot_bounce_diagram, plot_field, write_line_outputs, write_ports_csv
 
 __all__ = [
     "Line", "LineNetwork", "Waveform", "Step", "Pulse", "PWL", "Sine", "Gaussian",
     "Termination", "Thevenin", "Resistor", "Open", "Short", "Capacitor", "ReflectingLoad",
-    "simulate", "LineSolution", "Discretisation", "discretise",
+    "simulate", "LineSolution", "Discretisation", "discretise", "scattering",
     "load_config", "parse_config", "write_line_outputs", "write_ports_csv", "plot_bounce_diagram", "plot_field",
 ]

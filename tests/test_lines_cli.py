@@ -83,3 +83,46 @@ def test_transmission_line_example(tmp_path):
     assert result["energy_error"] < 1e-6
     for path in result["paths"].values():
         assert Path(path).stat().st_size > 0
+
+
+def test_line_command_writes_touchstone_through_scikit_rf(tmp_path, capsys):
+    import skrf
+
+    from substrate.lines import scattering
+
+    out = tmp_path / "rf"
+    assert main(["line", str(CONFIG), "--out", str(out), "--touchstone", "--frequency", "1e8", "5e9", "50",
+                 "--z0", "75"]) == 0
+    assert "touchstone:" in capsys.readouterr().out
+    network, _ = load_config(CONFIG)
+    written = skrf.Network(str(out / "line_config.s3p"))  # three terminated nodes: in, out, stub_end
+    expected = scattering(network, np.linspace(1e8, 5e9, 50), z0=75.0)
+    np.testing.assert_array_equal(written.f, expected.f)
+    np.testing.assert_array_equal(written.s, expected.s)  # full-precision Touchstone: identical
+    np.testing.assert_array_equal(written.z0, 75.0)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--frequency", "5e9", "1e8", "50"], "0 < START < STOP"),
+    (["--frequency", "0", "1e8", "50"], "0 < START < STOP"),
+    (["--frequency", "1e8", "5e9", "2.5"], "integer POINTS >= 2"),
+    (["--z0", "-50"], "--z0 (ohm) = -50.0"),
+])
+def test_bad_touchstone_options_fail_before_any_work(tmp_path, capsys, arguments, message):
+    out = tmp_path / "never"
+    assert main(["line", str(CONFIG), "--out", str(out), "--touchstone", *arguments]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_line_config_runs_the_leapfrog(tmp_path):
+    config = tmp_path / "leap.toml"
+    config.write_text(CONFIG.read_text().replace('integrator = "RK45"', 'integrator = "leapfrog"'))
+    network, options = load_config(config)
+    assert options["integrator"] == "leapfrog"
+    assert main(["line", str(config), "--out", str(tmp_path / "out")]) == 0
+    data = np.loadtxt(tmp_path / "out" / "ports.csv", delimiter=",", skiprows=1)
+    direct = simulate(network, **options)  # the CSV holds what the leapfrog computes for this config
+    np.testing.assert_allclose(data[:, 0], direct.t, rtol=1e-9)
+    np.testing.assert_allclose(data[:, 3], direct.voltage["out"], rtol=1e-8, atol=1e-12)
+    assert direct.dt == pytest.approx(0.5e-9 / 30)  # Courant number 1 on the finest line (stub: 0.5 ns, 30 cells)

@@ -97,12 +97,14 @@ def test_lower_gain_crossbar_error_grows_as_stated(ngspice, moons):
 
 def test_crossbar_device_table(tmp_path, moons):
     net, _ = moons
-    rows = realize.write_device_table(net, tmp_path, r_unit=1e4)
-    with open(tmp_path / "devices.csv") as handle:
+    path = realize.write_device_table(net, tmp_path, r_unit=1e4, fmt="csv")
+    with open(path) as handle:
         table = list(csv.DictReader(handle))
-    assert len(table) == len(rows) == 2 * sum(layer.n_out * (layer.n_in + 1) for layer in net.layers)
-    stored = json.loads((tmp_path / "devices.json").read_text())
-    assert stored["devices"] == rows
+    assert len(table) == 2 * sum(layer.n_out * (layer.n_in + 1) for layer in net.layers)
+    with np.load(realize.write_device_table(net, tmp_path, r_unit=1e4)) as stored:  # the compact npz
+        assert float(stored["r_unit_ohm"]) == 1e4
+        np.testing.assert_array_equal(stored["conductance_S"], [float(r["conductance_S"]) for r in table])
+        np.testing.assert_array_equal(stored["sign"], [1 if r["sign"] == "+" else -1 for r in table])
     for k, layer in enumerate(net.layers, start=1):
         g = {(int(r["row"]), int(r["column"]), r["sign"]): float(r["conductance_S"]) for r in table if int(r["layer"]) == k}
         w = np.array([[g[i, j, "+"] - g[i, j, "-"] for j in range(layer.n_in + 1)] for i in range(layer.n_out)]) * 1e4
@@ -238,10 +240,10 @@ def test_cli_export_and_verify_every_format(ngspice, tmp_path, capsys):
         assert spice.parse(out.read_text()).elements
         assert main(["verify", str(out)]) == 0
         assert capsys.readouterr().out.rstrip().endswith("PASS")
-    assert (tmp_path / "devices.csv").exists() and (tmp_path / "devices.json").exists()
+    assert (tmp_path / "devices.npz").exists()
     # a netlist that no longer matches its network is refused
     text = (tmp_path / "spice.cir").read_text()
-    (tmp_path / "spice.cir").write_text(text.replace("DC 5.0000000000000000e-01", "DC 6.0000000000000000e-01"))
+    (tmp_path / "spice.cir").write_text(text.replace("DC 0.5", "DC 0.6"))
     assert main(["verify", str(tmp_path / "spice.cir")]) == 2
     assert "re-export it" in capsys.readouterr().err
 

@@ -262,7 +262,7 @@ def test_os_errors_while_writing_are_one_line_with_the_path(tmp_path, capsys, mo
 
     monkeypatch.setattr("substrate.io.os.fsync", full)
     out = tmp_path / "sheet.png"
-    assert main(["relax", "--sizes", "2,3,2", "--steps", "2", "--out", str(out)]) == 2  # before: a traceback
+    assert main(["relax", "--sizes", "2,3,2", "--steps", "2", "--out", str(out), "--no-progress"]) == 2  # before: a traceback
     err = capsys.readouterr().err
     assert err.strip() == f"substrate relax: error: {out}: cannot write: No space left on device"
     assert list(tmp_path.iterdir()) == []  # the temporary file is gone too

@@ -36,6 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("--init", default="random", choices=["random", "zeros"], help="initial waves")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="worldsheet.png", help="PNG file for the worldsheet plot")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..discrete.worldsheet import check_courant
     from ..io import check_output_file
     from ..plotting import plot_worldsheet
+    from ..progress import Phases
     from ..resources import check_memory, network_memory
 
     sizes = parse_sizes(args.sizes)
@@ -63,13 +65,15 @@ def run(args: argparse.Namespace) -> int:
     x = rng.standard_normal((args.batch, sizes[0]))
     y = rng.integers(0, sizes[-1], args.batch) if args.loss == "cross_entropy" else rng.standard_normal((args.batch, sizes[-1]))
     sheet = Worldsheet(net, args.loss, courant=args.courant, beta=args.beta)
-    state = sheet.relax(x, y, steps, init=args.init, rng=rng, record=True)
-    history = state.history
+    with Phases(["relax", "plot"], not args.no_progress, label="relax") as bar:
+        state = sheet.relax(x, y, steps, init=args.init, rng=rng, record=True)
+        bar.next()
+        history = state.history
+        plot_worldsheet(history, args.out, title=f"worldsheet of an MLP {sizes}, courant {args.courant}")
     print(f"network {sizes} ({args.activation}), loss {args.loss}, batch {args.batch}, courant {args.courant}, "
           f"L = {depth}: exact from step 2L = {2 * depth} at courant 1")
     print(f"{'step':>5}  {'gradient error':>14}")
     for n, error in zip(history.steps, history.gradient_error):
         print(f"{n:5d}  {error:14.3e}")
-    path = plot_worldsheet(history, args.out, title=f"worldsheet of an MLP {sizes}, courant {args.courant}")
-    print(f"worldsheet plot: {path}")
+    print(f"worldsheet plot: {args.out}")
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import ConfigurationError
 from ..io import read_text
+from .overrides import add_argument as add_overrides
 
 
 def register(subparsers) -> None:
@@ -24,6 +25,10 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run")
     parser.add_argument("--force", action="store_true", help="reuse a run directory that holds results")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--data", default=None, metavar="FILE",
+                        help="train on your own data: .npz with x, y (optional x_test, y_test) or .csv with a "
+                        "'label' column; network.sizes takes the file's input and output widths")
+    add_overrides(parser)
     parser.set_defaults(run=run)
 
 
@@ -35,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resume:
         run_dir = Path(args.resume)
-        if args.config:
-            raise ConfigurationError("give either a config or --resume RUN_DIR, not both")
+        if args.config or args.data or args.overrides:
+            raise ConfigurationError("--resume RUN_DIR continues a run as it was configured: give no config, --data or --set")
         if not (run_dir / "config.json").is_file():
             raise ConfigurationError(f"--resume {run_dir}: no config.json there (not a run directory)")
         try:
@@ -44,9 +49,17 @@ def run(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as error:
             raise ConfigurationError(f"{run_dir / 'config.json'} is not valid JSON: {error}") from None
     else:
-        if not args.config:
-            raise ConfigurationError("name a config file or a built-in task (xor, moons, circles, teacher, digits)")
-        config = load_config(args.config)
+        if not args.config and not args.data:
+            raise ConfigurationError("name a config file or a built-in task (xor, moons, circles, teacher, digits), or --data FILE")
+        config = load_config(args.config or "file")
+        if args.data:
+            from ..datafile import config_with_data
+
+            config = resolve(config_with_data(config, args.data))
+        if args.overrides:
+            from .overrides import apply_overrides
+
+            config = resolve(apply_overrides(config, args.overrides))
         run_dir = Path(args.out or Path("runs") / config["data"]["name"])
         if any((run_dir / name).exists() for name in ("metrics.json", "checkpoint.npz", RUN_FILE)):
             if not args.force:

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--tolerance", type=float, default=None,
                         help="largest accepted difference (default per format: 1e-6 relative for spice, the "
                         "finite-gain error for crossbar, 0.02 of each trajectory's range for tline-trainer, "
-                        "1e-3 V for rc-trainer)")
+                        "1e-3 V for rc-trainer, half a sample of accuracy for a test bench)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
 
@@ -35,13 +36,15 @@ def run(args: argparse.Namespace) -> int:
 
     if len(args.path) > 1 or len(netlists(args.path)) > 1:
         return run_many(args)
-    report = verify(args.path[0], args.tolerance)
+    report = verify(args.path[0], args.tolerance, progress=not args.no_progress)
     print(f"netlist: {report['netlist']}")
     print(f"format: {report['format'] or 'plain netlist (no .json sidecar: ngspice run only)'}")
     print(f"ngspice points: {report['points']}")
     print(f"ngspice warnings: {len(report['warnings'])}")
     for line in report["warnings"]:
         print(f"  {line}")
+    if "accuracy" in report:
+        print(f"test accuracy: ngspice .meas {report['accuracy']:.6f}, net.forward {report['expected_accuracy']:.6f}")
     if report["error"] is not None:
         print(f"difference from native: {report['error']:.3e} (tolerance {report['tolerance']:.3e})")
     print("PASS" if report["passed"] else "FAIL")

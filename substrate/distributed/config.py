@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigurationError, check_type
 from .lines import PWL, Capacitor, Gaussian, Line, LineNetwork, Open, Pulse, Resistor, Short, Sine, Step, Thevenin
-from .mol import METHODS, SOLVE_IVP_METHODS
+from .mol import INTEGRATORS, METHODS
 
 __all__ = ["load_config", "parse_config"]
 
@@ -85,7 +85,7 @@ def parse_config(data: dict) -> tuple[LineNetwork, dict]:
     sim = dict(_check_table("simulation", data["simulation"], SIMULATION_KEYS, required=("t_end",)))
     if "method" in sim and sim["method"] not in METHODS:
         raise ConfigurationError(f"simulation.method = {sim['method']!r} is not one of {list(METHODS)}")
-    integrators = list(SOLVE_IVP_METHODS) + ["characteristic"]
+    integrators = list(INTEGRATORS)
     if "integrator" in sim and sim["integrator"] not in integrators:
         raise ConfigurationError(f"simulation.integrator = {sim['integrator']!r} is not one of {integrators}")
     for key, low in (("t_end", 0.0), ("rtol", 0.0), ("atol", 0.0), ("dt", 0.0)):
@@ -143,8 +143,11 @@ def parse_config(data: dict) -> tuple[LineNetwork, dict]:
     return network, sim
 
 
-def load_config(path) -> tuple[LineNetwork, dict]:
-    """Read and validate a TOML line configuration; return ``(network, simulate_keywords)``."""
+def load_config(path, overrides=()) -> tuple[LineNetwork, dict]:
+    """Read and validate a TOML line configuration; return ``(network, simulate_keywords)``.
+
+    ``overrides``: ``"key=value"`` strings (``--set``, see :mod:`substrate.commands.overrides`) applied
+    to the file's tables before validation."""
     path = Path(path)
     if not path.is_file():
         raise ConfigurationError(f"config file {str(path)!r} does not exist")
@@ -152,4 +155,8 @@ def load_config(path) -> tuple[LineNetwork, dict]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
         raise ConfigurationError(f"{path}: invalid TOML: {error}") from None
+    if overrides:
+        from ..commands.overrides import apply_overrides
+
+        data = apply_overrides(data, overrides)
     return parse_config(data)

@@ -20,6 +20,7 @@ each line's dissipation, each port's dissipation and each source's injected powe
 holds to the solver tolerance.
 
 Time: any :func:`scipy.integrate.solve_ivp` method (implicit ones get the analytic sparse Jacobian),
+``"leapfrog"`` (the compiled fixed-step staggered leapfrog of :mod:`substrate.distributed.leapfrog`),
 or ``"characteristic"``: the exact fixed-step shift of forward and backward waves for lossless
 (and distortionless) lines at Courant number 1.
 """
@@ -39,10 +40,12 @@ from .lines import (
     check_termination,
 )
 
-__all__ = ["simulate", "LineSolution", "Discretisation", "discretise", "SOLVE_IVP_METHODS", "METHODS"]
+__all__ = ["simulate", "LineSolution", "Discretisation", "discretise", "terminals", "Terminals", "SOLVE_IVP_METHODS",
+           "INTEGRATORS", "METHODS"]
 
 SOLVE_IVP_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 IMPLICIT = ("Radau", "BDF", "LSODA")
+INTEGRATORS = SOLVE_IVP_METHODS + ("leapfrog", "characteristic")
 METHODS = ("fd", "fem")
 
 
@@ -96,8 +99,16 @@ class Discretisation:
     """The assembled semi-discrete system of a :class:`LineNetwork` (see module docstring).
 
     Global voltage unknowns: the network nodes first (in ``network.nodes`` order), then each line's
-    interior nodes. ``line_nodes[name]`` are the global voltage indices of a line's ``N + 1`` nodes
-    from s = 0 to s = length; ``line_cells[name]`` its slice of cell currents.
+    interior nodes. Cell ``c`` (a current unknown) runs from node ``left[c]`` to node ``right[c]``
+    (towards increasing s), so ``D`` has ``-1`` at ``(c, left[c])`` and ``+1`` at ``(c, right[c])``;
+    ``cell_line[c]`` is the index (in ``network.lines`` order) of the line that owns it, and line k owns
+    cells ``first_cell[k]`` to ``first_cell[k + 1] - 1``. ``node_entries = (line, node, shunt)`` lists
+    every line's ``N + 1`` nodes with its share of ``G_n`` (the data of ``line_nodes`` and ``line_shunt``).
+    ``line_nodes[name]`` are the global voltage indices of a line's ``N + 1`` nodes from s = 0 to
+    s = length, ``line_cells[name]`` its slice of cell currents and ``line_shunt[name]`` its share of
+    the node conductances ``G_n`` (S). ``cap`` (F), ``shunt`` (S) per node; ``ind`` (H), ``res``
+    (ohm) per cell. This is the one telegrapher discretisation of the package: the solve_ivp
+    integrators and the compiled leapfrog both advance it.
     """
 
     network: LineNetwork
@@ -112,6 +123,11 @@ class Discretisation:
     ind: np.ndarray
     res: np.ndarray
     D: sp.csr_matrix
+    left: np.ndarray
+    right: np.ndarray
+    cell_line: np.ndarray
+    first_cell: np.ndarray
+    node_entries: tuple
 
     @property
     def n_nodes(self) -> int:
@@ -120,6 +136,18 @@ class Discretisation:
     @property
     def n_cells(self) -> int:
         return len(self.ind)
+
+    @property
+    def line_shunt_matrix(self) -> sp.csr_matrix:
+        """``(n_lines, n_nodes)`` matrix whose row k holds line k's share of ``G_n`` at its nodes (S)."""
+        line, node, shunt = self.node_entries
+        return sp.csr_matrix((shunt, (line, node)), shape=(len(self.network.lines), self.n_nodes))
+
+    @property
+    def line_resistance_matrix(self) -> sp.csr_matrix:
+        """``(n_lines, n_cells)`` matrix whose row k holds line k's cell resistances ``R_c`` (ohm)."""
+        return sp.csr_matrix((self.res, (self.cell_line, np.arange(self.n_cells))),
+                             shape=(len(self.network.lines), self.n_cells))
 
 
 def _cells_per_line(network: LineNetwork, cells) -> dict:
@@ -139,38 +167,62 @@ def _cells_per_line(network: LineNetwork, cells) -> dict:
     return {name: int(n) for name, n in result.items()}
 
 
+def _line_arrays(network: LineNetwork) -> dict:
+    """Per-line parameters as arrays in ``network.lines`` order (m, ohm/m, H/m, S/m, F/m)."""
+    lines = [line for line, _, _ in network.lines.values()]
+    return {key: np.array([getattr(line, key) for line in lines])
+            for key in ("length", "resistance", "inductance", "conductance", "capacitance")}
+
+
 def discretise(network: LineNetwork, cells=100, method: str = "fd") -> Discretisation:
-    """Assemble the semi-discrete system of ``network`` with ``cells`` per line (int or dict by line)."""
+    """Assemble the semi-discrete system of ``network`` with ``cells`` per line (int or dict by line).
+
+    Vectorised over lines and cells for ``method="fd"``; ``"fem"`` assembles each line with
+    scikit-fem and joins them the same way.
+    """
     if method not in METHODS:
         raise ConfigurationError(f"method = {method!r} is not one of {list(METHODS)}")
     cells = _cells_per_line(network, cells)
-    operators = line_operators_fd if method == "fd" else line_operators_fem
+    names = list(network.lines)
     node_index = {node: i for i, node in enumerate(network.nodes)}
-    n_nodes, n_cells = len(node_index), 0
-    line_nodes, line_cells, parts = {}, {}, []
-    for name, (line, start, end) in network.lines.items():
-        N = cells[name]
-        interior = np.arange(n_nodes, n_nodes + N - 1)
-        n_nodes += N - 1
-        line_nodes[name] = np.concatenate([[node_index[start]], interior, [node_index[end]]]).astype(int)
-        line_cells[name] = slice(n_cells, n_cells + N)
-        n_cells += N
-        parts.append(operators(line, N))
-    cap, shunt = np.zeros(n_nodes), np.zeros(n_nodes)
-    line_shunt = {}
-    rows, cols, vals = [], [], []
-    for (name, nodes), (c, g, _, _, D) in zip(line_nodes.items(), parts):
-        np.add.at(cap, nodes, c)
-        np.add.at(shunt, nodes, g)
-        line_shunt[name] = g
-        D = D.tocoo()
-        rows.append(D.row + line_cells[name].start)
-        cols.append(nodes[D.col])
-        vals.append(D.data)
-    D = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_cells, n_nodes))
-    ind = np.concatenate([p[2] for p in parts])
-    res = np.concatenate([p[3] for p in parts])
-    return Discretisation(network, method, cells, node_index, line_nodes, line_cells, line_shunt, cap, shunt, ind, res, D)
+    N = np.array([cells[name] for name in names])
+    start = np.array([node_index[s] for _, s, _ in network.lines.values()])
+    end = np.array([node_index[e] for _, _, e in network.lines.values()])
+    n_net, n_lines = len(node_index), len(names)
+    first_cell = np.concatenate([[0], np.cumsum(N)])
+    first_node = np.concatenate([[0], np.cumsum(N + 1)])  # offsets into the per-line node lists
+    first_interior = n_net + np.concatenate([[0], np.cumsum(N - 1)])
+    n_nodes, n_cells = int(first_interior[-1]), int(first_cell[-1])
+
+    def global_node(owner, m):
+        """Global voltage index of local node ``m`` (0..N) of line ``owner``."""
+        return np.where(m == 0, start[owner], np.where(m == N[owner], end[owner], first_interior[owner] + m - 1))
+
+    cell_line = np.repeat(np.arange(n_lines), N)
+    local = np.arange(n_cells) - first_cell[cell_line]
+    left, right = global_node(cell_line, local), global_node(cell_line, local + 1)
+    node_line = np.repeat(np.arange(n_lines), N + 1)
+    node_local = np.arange(int(first_node[-1])) - first_node[node_line]
+    nodes = global_node(node_line, node_local)
+    if method == "fd":
+        p = _line_arrays(network)
+        dx = p["length"] / N
+        weight = dx[node_line] * np.where((node_local == 0) | (node_local == N[node_line]), 0.5, 1.0)
+        c_entries, g_entries = p["capacitance"][node_line] * weight, p["conductance"][node_line] * weight
+        ind, res = (p["inductance"] * dx)[cell_line], (p["resistance"] * dx)[cell_line]
+    else:
+        parts = [line_operators_fem(line, cells[name]) for name, (line, _, _) in network.lines.items()]
+        c_entries, g_entries, ind, res = (np.concatenate([part[k] for part in parts]) for k in range(4))
+    cap = np.bincount(nodes, c_entries, minlength=n_nodes)
+    shunt = np.bincount(nodes, g_entries, minlength=n_nodes)
+    D = sp.csr_matrix((np.tile([-1.0, 1.0], n_cells), np.stack([left, right], axis=1).ravel(),
+                       np.arange(0, 2 * n_cells + 1, 2)), shape=(n_cells, n_nodes))
+    D.sort_indices()
+    line_nodes = {name: nodes[first_node[k]:first_node[k + 1]] for k, name in enumerate(names)}
+    line_cells = {name: slice(int(first_cell[k]), int(first_cell[k + 1])) for k, name in enumerate(names)}
+    line_shunt = {name: g_entries[first_node[k]:first_node[k + 1]] for k, name in enumerate(names)}
+    return Discretisation(network, method, cells, node_index, line_nodes, line_cells, line_shunt, cap, shunt, ind,
+                          res, D, left, right, cell_line, first_cell, (node_line, nodes, g_entries))
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,7 +311,7 @@ def _network(target, source, load) -> LineNetwork:
     raise ConfigurationError(f"simulate needs a Line or a LineNetwork, got {type(target).__name__}")
 
 
-def simulate(target, *, t_end: float, cells=100, method: str = "fd", integrator: str = "RK45",
+def simulate(target, *, t_end: float, cells=None, method: str = "fd", integrator: str = "RK45",
              source: Termination | None = None, load: Termination | None = None, samples: int = 501,
              rtol: float = 1e-6, atol: float = 1e-9, max_step: float | None = None, dt: float | None = None,
              ) -> LineSolution:
@@ -272,18 +324,22 @@ def simulate(target, *, t_end: float, cells=100, method: str = "fd", integrator:
         ``"source"`` and ``"load"``) or a network with its own terminations.
     t_end : float
         End time in s (> 0).
-    cells : int or dict
-        Cells per line (or per line name). For ``"characteristic"`` the cells follow from ``dt``
-        when ``dt`` is given.
+    cells : int or dict, optional
+        Cells per line (or per line name); default 100. For ``"characteristic"`` the cells follow
+        from ``dt`` when ``dt`` is given; for ``"leapfrog"`` with ``dt`` and no ``cells`` each line
+        gets ``floor(delay/dt)`` cells (Courant number <= 1, as close to 1 as possible).
     method : {"fd", "fem"}
         Spatial discretisation (staggered finite differences or scikit-fem P1/P0 lumped).
     integrator : str
-        Any :func:`~scipy.integrate.solve_ivp` method, or ``"characteristic"`` (exact shift at
-        Courant number 1; lossless or distortionless lines only).
+        Any :func:`~scipy.integrate.solve_ivp` method; ``"leapfrog"``: the compiled staggered
+        (Yee) leapfrog at a fixed step, second order, Courant number <= 1 on every line, any
+        lines and terminations (:mod:`substrate.distributed.leapfrog`); or ``"characteristic"``
+        (exact shift at Courant number 1; lossless or distortionless lines only).
     source, load : Termination
         Terminations of a single line.
     samples : int
-        Output samples, uniformly spaced over ``[0, t_end]`` (solve_ivp integrators).
+        Output samples, uniformly spaced over ``[0, t_end]`` (solve_ivp integrators; the characteristic
+        integrator reports every step ``n dt``, the leapfrog t = 0 and every half step ``(n + 1/2) dt``).
     rtol, atol : float
         Solver tolerances; ``atol`` in V for node voltages (``atol / Z`` in A for currents, with the
         smallest line impedance ``Z``; the energy integrals are held to ``rtol`` alone). The energy
@@ -291,8 +347,8 @@ def simulate(target, *, t_end: float, cells=100, method: str = "fd", integrator:
     max_step : float, optional
         Largest solver step in s; default one cell transit time (so no source edge is stepped over).
     dt : float, optional
-        Fixed step in s of the characteristic integrator; each line's Courant number
-        ``dt cells / delay`` must be exactly 1 (``> 1`` breaks the Courant limit).
+        Fixed step in s of the leapfrog (Courant number ``dt cells / delay <= 1`` on every line;
+        default ``min(delay/cells)``) or of the characteristic integrator (Courant number exactly 1).
 
     Returns
     -------
@@ -303,14 +359,17 @@ def simulate(target, *, t_end: float, cells=100, method: str = "fd", integrator:
     if method not in METHODS:
         raise ConfigurationError(f"method = {method!r} is not one of {list(METHODS)}")
     if integrator == "characteristic":  # the exact shift needs no spatial operator: method is irrelevant
-        return _characteristic(network, t_end, cells, dt)
+        return _characteristic(network, t_end, 100 if cells is None else cells, dt)
+    if integrator == "leapfrog":
+        from .leapfrog import leapfrog
+
+        return leapfrog(network, t_end, cells, dt, method)
     if integrator not in SOLVE_IVP_METHODS:
-        raise ConfigurationError(
-            f"integrator = {integrator!r} is not one of {list(SOLVE_IVP_METHODS) + ['characteristic']}"
-        )
+        raise ConfigurationError(f"integrator = {integrator!r} is not one of {list(INTEGRATORS)}")
     if dt is not None:
-        raise ConfigurationError(f"dt = {dt!r} is a fixed step for integrator='characteristic' only; "
+        raise ConfigurationError(f"dt = {dt!r} is a fixed step for integrator='leapfrog' or 'characteristic' only; "
                                  f"{integrator} chooses its own steps (use max_step)")
+    cells = 100 if cells is None else cells
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
         raise ConfigurationError(f"samples = {samples!r} must be an integer >= 2")
     rtol = check_range("rtol", rtol, 0.0, 1.0, low_inclusive=False)
@@ -333,14 +392,29 @@ def _slope(function, a):
     return (np.asarray(function(a + h), dtype=float) - np.asarray(function(a - h), dtype=float)) / (2 * h)
 
 
-def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, atol, max_step) -> LineSolution:
+@dataclass
+class Terminals:
+    """The terminations of a discretised network as node data (shared by the time integrators).
+
+    ``cap`` is the node capacitance with terminating capacitors added (F), ``conductance`` the
+    terminations' conductance to ground per node (resistors and Thevenin source resistances, S),
+    ``mask`` 0 at shorted nodes and 1 elsewhere; ``sources`` and ``resistors`` hold
+    ``(port, node, termination)``, ``reflecting`` holds ``(port, node, cell, sign, z0, reflect)``
+    with the line-end cell, the sign of its current towards the load and the line's impedance.
+    """
+
+    cap: np.ndarray
+    conductance: np.ndarray
+    mask: np.ndarray
+    sources: list
+    resistors: list
+    reflecting: list
+
+
+def terminals(disc: Discretisation) -> Terminals:
+    """Collect the terminations of ``disc.network`` onto the discretisation's voltage nodes."""
     network = disc.network
-    nV, nI = disc.n_nodes, disc.n_cells
-    ports = network.ports
-    lines = list(network.lines)
-    cap = disc.cap.copy()
-    conductance = np.zeros(nV)  # termination conductances (resistors, Thevenin source resistances)
-    mask = np.ones(nV)
+    cap, conductance, mask = disc.cap.copy(), np.zeros(disc.n_nodes), np.ones(disc.n_nodes)
     sources, resistors, reflecting = [], [], []
     for p, (node, term) in enumerate(network.terminations.items()):
         j = disc.node_index[node]
@@ -359,6 +433,17 @@ def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, ato
             cell = disc.line_cells[name].stop - 1 if node == end else disc.line_cells[name].start
             sign = 1.0 if node == end else -1.0
             reflecting.append((p, j, cell, sign, line.characteristic_impedance, term.reflect))
+    return Terminals(cap, conductance, mask, sources, resistors, reflecting)
+
+
+def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, atol, max_step) -> LineSolution:
+    network = disc.network
+    nV, nI = disc.n_nodes, disc.n_cells
+    ports = network.ports
+    lines = list(network.lines)
+    ends = terminals(disc)
+    cap, conductance, mask = ends.cap, ends.conductance, ends.mask
+    sources, resistors, reflecting = ends.sources, ends.resistors, ends.reflecting
     scale = mask / cap
     n_lines, n_ports = len(lines), len(ports)
     nE = n_lines + 2 * n_ports  # line dissipation, port dissipation, port injection
@@ -372,13 +457,7 @@ def _method_of_lines(disc: Discretisation, t_end, integrator, samples, rtol, ato
     res_nodes = np.array([j for _, j, _ in resistors], dtype=int)
     res_g = np.array([1.0 / term.ohms for _, _, term in resistors])
 
-    # per-line dissipation weights: line k dissipates sum(shunt V^2) over its nodes + sum(R_c I^2) over its cells
-    line_shunt_matrix = sp.csr_matrix(
-        (np.concatenate([disc.line_shunt[name] for name in lines]),
-         (np.concatenate([np.full(len(disc.line_nodes[name]), k) for k, name in enumerate(lines)]),
-          np.concatenate([disc.line_nodes[name] for name in lines]))), shape=(n_lines, nV))
-    cell_owner = np.concatenate([np.full(disc.cells[name], k) for k, name in enumerate(lines)])
-    line_res_matrix = sp.csr_matrix((disc.res, (cell_owner, np.arange(nI))), shape=(n_lines, nI))
+    line_shunt_matrix, line_res_matrix = disc.line_shunt_matrix, disc.line_resistance_matrix
 
     def source_values(t):
         return np.array([float(term.waveform(t)) for _, _, term in sources])

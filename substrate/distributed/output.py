@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, write_json
+from ..io import atomic_path, write_json, write_text
 from .mol import LineSolution
 
-__all__ = ["write_ports_csv", "plot_bounce_diagram", "plot_field", "write_line_outputs"]
+__all__ = ["write_ports_csv", "plot_bounce_diagram", "plot_field", "write_line_outputs", "write_touchstone"]
 
 _UNITS = [(1e-12, "ps"), (1e-9, "ns"), (1e-6, "us"), (1e-3, "ms"), (1.0, "s")]
 
@@ -35,22 +35,21 @@ def write_ports_csv(solution: LineSolution, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def plot_bounce_diagram(solution: LineSolution, path: str | os.PathLike, line: str | None = None,
-                        title: str = "") -> Path:
+def plot_bounce_diagram(solution: LineSolution, path: str | os.PathLike | None = None, line: str | None = None,
+                        title: str = ""):
     """Port voltages against time, and the lattice (bounce) diagram of one line.
 
     The lattice panel draws the wavefront zig-zag of ``line`` (default: the first line) with the
-    line's end voltages read from the solution in the middle of each plateau.
+    line's end voltages read from the solution in the middle of each plateau. Returns the
+    :class:`matplotlib.figure.Figure` (also saved to ``path`` when given).
     """
-    import matplotlib.pyplot as plt
-
-    from ..plotting import save_figure
+    from ..plotting import save_figure, subplots
 
     name = line or next(iter(solution.V))
     delay = solution.delays[name]
     scale, unit = _time_unit(solution.t[-1])
     t = solution.t / scale
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5), layout="constrained",
+    figure, (left, right) = subplots(1, 2, figsize=(13, 5), layout="constrained",
                                          gridspec_kw={"width_ratios": [3, 2]})
     for port, v in solution.voltage.items():
         left.plot(t, v, label=f"V({port})")
@@ -83,19 +82,20 @@ def plot_bounce_diagram(solution: LineSolution, path: str | os.PathLike, line: s
     right.set_title("bounce diagram: wavefronts and end voltages")
     if title:
         figure.suptitle(title)
-    return save_figure(figure, path)
+    if path is not None:
+        save_figure(figure, path)
+    return figure
 
 
-def plot_field(solution: LineSolution, path: str | os.PathLike, title: str = "") -> Path:
-    """Heat maps of ``V(s, t)`` (one panel per line): position against time."""
-    import matplotlib.pyplot as plt
-
-    from ..plotting import save_figure
+def plot_field(solution: LineSolution, path: str | os.PathLike | None = None, title: str = ""):
+    """Heat maps of ``V(s, t)`` (one panel per line): position against time. Returns the Figure (also
+    saved to ``path`` when given)."""
+    from ..plotting import save_figure, subplots
 
     names = list(solution.V)
     scale, unit = _time_unit(solution.t[-1])
     vmax = max(np.max(np.abs(v)) for v in solution.V.values()) or 1.0
-    figure, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names) + 1.5, 5), layout="constrained",
+    figure, axes = subplots(1, len(names), figsize=(4.5 * len(names) + 1.5, 5), layout="constrained",
                                 squeeze=False)
     for axis, name in zip(axes[0], names):
         image = axis.pcolormesh(solution.positions[name][0], solution.t / scale, solution.V[name], shading="nearest",
@@ -106,7 +106,9 @@ def plot_field(solution: LineSolution, path: str | os.PathLike, title: str = "")
     figure.colorbar(image, ax=axes[0].tolist(), label="voltage V (V)")
     if title:
         figure.suptitle(title)
-    return save_figure(figure, path)
+    if path is not None:
+        save_figure(figure, path)
+    return figure
 
 
 def write_line_outputs(solution: LineSolution, folder: str | os.PathLike, title: str = "") -> dict:
@@ -125,10 +127,21 @@ def write_line_outputs(solution: LineSolution, folder: str | os.PathLike, title:
         "dissipated_J": float(solution.total_dissipated[-1]),
         "energy_balance_error": solution.energy_error,
     }
+    plot_bounce_diagram(solution, folder / "bounce.png", title=title)
+    plot_field(solution, folder / "field.png", title=title)
     paths = {
         "ports": write_ports_csv(solution, folder / "ports.csv"),
-        "bounce": plot_bounce_diagram(solution, folder / "bounce.png", title=title),
-        "field": plot_field(solution, folder / "field.png", title=title),
+        "bounce": folder / "bounce.png",
+        "field": folder / "field.png",
         "summary": write_json(folder / "summary.json", summary),
     }
     return {"paths": paths, "summary": summary}
+
+
+def write_touchstone(network, folder: str | os.PathLike, name: str) -> Path:
+    """Write a scikit-rf ``Network`` as ``<folder>/<name>.sNp`` (Touchstone 1.0, real/imaginary, full precision).
+
+    The text comes from scikit-rf (``write_touchstone(return_string=True)``) and is written atomically.
+    """
+    text = network.write_touchstone(return_string=True, form="ri")
+    return write_text(Path(folder) / f"{name}.s{network.nports}p", text)

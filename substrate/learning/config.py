@@ -72,6 +72,12 @@ PRESETS: dict[str, dict] = {
         "port": {"kind": "inertial", "mass": 40.0, "resistance": 4.0, "dtau": 1.0},
         "train": {**_TRAIN, "schedule": "pipelined", "epochs": 20, "batch_size": 16},
     },
+    "file": {  # the user's data: substrate train --data FILE (network.sizes set from the file)
+        "data": {"name": "file", "path": "", "test_fraction": 0.3, "seed": 0},
+        "network": {"sizes": [2, 16, 16, 2], "activation": "tanh", "output_activation": "identity", "seed": 0},
+        "port": {"kind": "inertial", "mass": 20.0, "resistance": 2.0, "dtau": 1.0},
+        "train": {**_TRAIN, "epochs": 30, "batch_size": 16},
+    },
 }
 
 # key -> (types, low, high); None bounds are open

@@ -270,10 +270,10 @@ def check_run_dir(path) -> None:
 
 def plot_curves(history, path, title: str = ""):
     """Loss (train, test) and accuracy (or gradient error) against epochs."""
-    from ..plotting import plt, save_figure
+    from ..plotting import save_figure, subplots
 
     epochs = history.array("epoch")
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    figure, axes = subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     axes[0].semilogy(epochs, history.array("train_loss"), "o-", ms=3, label="train")
     axes[0].semilogy(epochs, history.array("test_loss"), "s-", ms=3, label="test")
     axes[0].set_xlabel("epoch")
@@ -314,14 +314,14 @@ def plot_snapshot(net, dataset, config, path):
 
 def plot_port_power(history, net, path):
     """Absorbed and reflected power per port (parameter array) against epochs."""
-    from ..plotting import plt, save_figure
+    from ..plotting import save_figure, subplots
 
     epochs = history.array("epoch")[1:]
     absorbed = np.array(history.port_absorbed[1:])
     reflected = np.array(history.port_reflected[1:])
     names = [f"{p}{k}" for k in range(1, net.depth + 1) for p in ("W", "b")]
     floor = 1e-30
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained", sharex=True)
+    figure, axes = subplots(1, 2, figsize=(11, 4.2), layout="constrained", sharex=True)
     for i, name in enumerate(names):
         axes[0].plot(epochs, absorbed[:, i], "-", label=name)
         axes[1].semilogy(epochs, np.maximum(reflected[:, i], floor), "-", label=name)

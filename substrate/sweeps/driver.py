@@ -20,9 +20,7 @@ import csv
 import io
 import json
 import math
-import platform
 import socket
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -78,16 +76,9 @@ def read_results(path) -> tuple[list[str], dict[int, dict]]:
 
 
 def _provenance() -> dict:
-    from .. import __version__
+    from ..provenance import provenance
 
-    commit = None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"package": "wave-substrate", "version": __version__, "git_commit": commit, "python": platform.python_version(),
-            "numpy": np.__version__, "platform": platform.platform(), "host": socket.gethostname(), "command": sys.argv}
+    return {**provenance(), "host": socket.gethostname()}
 
 
 class _Progress:

@@ -34,13 +34,13 @@ def _metric(rows):
 
 def plot_accuracy(spec, rows: dict[int, dict], path):
     """Distribution of the final test accuracy over the Monte Carlo samples of each grid point."""
-    from ..plotting import plt, save_figure
+    from ..plotting import save_figure, subplots
 
     values, ylabel, _ = _metric(rows)
     points_of = np.array([int(rows[i]["point"]) for i in sorted(rows)], dtype=int)
     ok = np.array([rows[i]["status"] == "ok" for i in sorted(rows)], dtype=bool)
     points = spec.points
-    figure, axis = plt.subplots(figsize=(max(6.0, 1.6 * len(points) + 2), 4.8), layout="constrained")
+    figure, axis = subplots(figsize=(max(6.0, 1.6 * len(points) + 2), 4.8), layout="constrained")
     jitter = np.random.default_rng(0)  # horizontal jitter of the dots only
     for p in range(len(points)):
         data = values[(points_of == p) & ok & ~np.isnan(values)]
@@ -81,14 +81,14 @@ def plot_yield(spec, rows: dict[int, dict], path):
 
     One curve per combination of the other grid axes.
     """
-    from ..plotting import plt, save_figure
+    from ..plotting import save_figure, subplots
 
     axis_key = spec.yield_axis
     table = yield_table(spec, rows)
     xs = spec.grid[axis_key]
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
     others = [key for key in spec.grid if key != axis_key]
-    figure, axis = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    figure, axis = subplots(figsize=(6.4, 4.4), layout="constrained")
     groups: dict[tuple, list[dict]] = {}
     for entry in table:
         groups.setdefault(tuple(json_key(entry[key]) for key in others), []).append(entry)
