@@ -192,12 +192,9 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
                                             f"{num(2 * gain)}*({back}){hum(1, k - 1, j, n)}"))
     for n in range(batch):
         outputs = [f"v(a{depth}_{i}_s{n})" for i in range(net.sizes[-1])]
+        targets = [f"v(y{i}_s{n})" for i in range(net.sizes[-1])]
         for i in range(net.sizes[-1]):
-            if loss.name == "mse":
-                gradient = f"({outputs[i]}-v(y{i}_s{n}))"
-            else:
-                total = "+".join(f"exp({o})" for o in outputs)
-                gradient = f"(exp({outputs[i]})/({total})-v(y{i}_s{n}))"
+            gradient = ex.loss_gradient(loss.name, outputs, targets, i)
             elements.append(BSource(f"B_g{depth}_{i}_s{n}", f"g{depth}_{i}_s{n}", "0", "V",
                                     f"{num(2 * beta * gain)}*v(loss_gate)*{gradient}{hum(1, depth, i, n)}"))
     joined = [[["+".join(terms) for terms in row] for row in layer] for layer in efforts]
