@@ -32,8 +32,8 @@ from numba import njit
 
 from substrate.errors import ConfigurationError
 
-__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "Layout", "junction_field", "junction_back", "field_scratch", "replicate", "mean_efforts",
-           "batch_cost", "tanh"]
+__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "Layout", "junction_field", "field_at", "field_scratch", "replicate", "mean_efforts",
+           "batch_cost", "costs_at", "tanh"]
 
 ACTIVATION_CODES = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softplus": 4}
 LOSS_CODES = {"mse": 0, "cross_entropy": 1}
@@ -69,7 +69,9 @@ class Layout:
             params += layer.n_out * (layer.n_in + 1)
             nodes += layer.n_out
         self.sizes = list(net.sizes)
+        self.names = [layer.activation.name for layer in net.layers]
         self.shapes = [p.shape for layer in net.layers for p in (layer.weight, layer.bias)]
+        self.counts = [math.prod(shape) for shape in self.shapes]
         self.table = np.array(rows, dtype=np.int64)
         self.activations = np.array(codes, dtype=np.int64)
         self.n_params, self.n_nodes = params, nodes
@@ -77,20 +79,26 @@ class Layout:
 
     def pack(self, nets) -> np.ndarray:
         """Parameters of each network in ``nets`` as an array of shape ``(n_params, instances)``."""
-        theta = np.empty((self.n_params, len(nets)))
         for p, net in enumerate(nets):
-            if list(net.sizes) != self.sizes or [layer.activation.name for layer in net.layers] != \
-                    [layer.activation.name for layer in nets[0].layers]:
+            if list(net.sizes) != self.sizes or [layer.activation.name for layer in net.layers] != self.names:
                 raise ConfigurationError(f"instance {p} has sizes {net.sizes}, activations differing from instance 0's "
                                          f"{self.sizes}: all instances must share the architecture")
-            theta[:, p] = np.concatenate([q.ravel() for q in net.params])
-        return theta
+        flat = np.concatenate([q.ravel() for net in nets for q in net.params])  # one copy for all instances
+        return np.ascontiguousarray(flat.reshape(len(nets), self.n_params).T)
+
+    @classmethod
+    def of(cls, net) -> "Layout":
+        """The (cached) layout of ``net``'s architecture: built and validated once per architecture."""
+        key = tuple((layer.kind, layer.n_in, layer.n_out, layer.activation.name) for layer in net.layers)
+        layout = _LAYOUTS.get(key)
+        if layout is None:
+            layout = _LAYOUTS[key] = cls(net)
+        return layout
 
     def unpack(self, flat: np.ndarray) -> list[np.ndarray]:
         """Split ``flat[..., q, p]`` into arrays aligned with ``net.params``: ``(...) + shape + (instances,)``."""
         out, start = [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
+        for shape, size in zip(self.shapes, self.counts):
             block = flat[..., start:start + size, :]
             out.append(block.reshape(flat.shape[:-2] + shape + flat.shape[-1:]))
             start += size
@@ -100,6 +108,8 @@ class Layout:
         """Split ``waves[..., r, n, p]`` (neuron, sample, instance) into one array per link, ``(..., p, n, n_k)``."""
         return [waves[..., row[3]:row[3] + row[1], :, :].swapaxes(-3, -1) for row in self.table]
 
+
+_LAYOUTS: dict = {}  # Layout per architecture (Layout.of)
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that n * _LN2_HI is exact for the |n| <= 58 used here
@@ -129,64 +139,34 @@ def tanh(z):
     return expm1 / (expm1 + 2.0)
 
 
-@njit(cache=True, error_model="numpy")
-def _activate(code, z, value, slope, rows, lanes):
-    """``value = f(z)``, ``slope = f'(z)`` on the first ``rows`` rows (the branch sits outside the loops)."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _activate(code, scratch, rows, lanes):
+    """``scratch[1] = f(scratch[0])``, ``scratch[2] = f'(scratch[0])`` on the first ``rows`` rows (branch outside)."""
     for i in range(rows):
         if code == 0:
             for c in range(lanes):
-                value[i, c] = z[i, c]
-                slope[i, c] = 1.0
+                scratch[1, i, c] = scratch[0, i, c]
+                scratch[2, i, c] = 1.0
         elif code == 1:
             for c in range(lanes):
-                v = tanh(z[i, c])
-                value[i, c] = v
-                slope[i, c] = 1.0 - v * v
+                v = tanh(scratch[0, i, c])
+                scratch[1, i, c] = v
+                scratch[2, i, c] = 1.0 - v * v
         elif code == 2:
             for c in range(lanes):
-                v = 0.5 * (1.0 + tanh(0.5 * z[i, c]))
-                value[i, c] = v
-                slope[i, c] = v * (1.0 - v)
+                v = 0.5 * (1.0 + tanh(0.5 * scratch[0, i, c]))
+                scratch[1, i, c] = v
+                scratch[2, i, c] = v * (1.0 - v)
         elif code == 3:
             for c in range(lanes):
-                positive = z[i, c] > 0.0
-                value[i, c] = z[i, c] if positive else 0.0
-                slope[i, c] = 1.0 if positive else 0.0
+                positive = scratch[0, i, c] > 0.0
+                scratch[1, i, c] = scratch[0, i, c] if positive else 0.0
+                scratch[2, i, c] = 1.0 if positive else 0.0
         else:
             for c in range(lanes):
-                value[i, c] = max(z[i, c], 0.0) + np.log1p(np.exp(-abs(z[i, c])))
-                slope[i, c] = 0.5 * (1.0 + tanh(0.5 * z[i, c]))
-
-
-@njit(cache=True, error_model="numpy")
-def junction_back(table, k, theta, delta, previous, beta, effort, emit_b, with_effort, scaled):
-    """Junction ``k``'s port efforts and backward emission from ``delta = f' * s`` and its input ``previous``.
-
-    Writes, when ``with_effort``, ``effort`` rows of layer ``k``: ``(delta / beta) previous^T`` and
-    ``delta / beta``; and for ``k > 0`` the backward emission ``W_k^T delta`` into ``emit_b`` on link
-    ``k - 1``. ``scaled`` (>= n_out rows) is work space. Shared by :func:`junction_field` and the
-    delay-stub pairing of :mod:`circuits.schedule_engine`.
-    """
-    n_in, n_out, w0 = table[k, 0], table[k, 1], table[k, 2]
-    b0 = w0 + n_out * n_in
-    lanes = delta.shape[1]
-    if with_effort:
-        for i in range(n_out):
-            for c in range(lanes):
-                scaled[i, c] = delta[i, c] / beta[c]
-            for j in range(n_in):
-                for c in range(lanes):
-                    effort[w0 + i * n_in + j, c] = scaled[i, c] * previous[j, c]
-            for c in range(lanes):
-                effort[b0 + i, c] = scaled[i, c]
-    if k > 0:
-        back = table[k - 1, 3]
-        for j in range(n_in):
-            for c in range(lanes):
-                emit_b[back + j, c] = 0.0
-            for i in range(n_out):
-                for c in range(lanes):
-                    emit_b[back + j, c] += theta[w0 + i * n_in + j, c] * delta[i, c]
+                z = scratch[0, i, c]
+                scratch[1, i, c] = max(z, 0.0) + np.log1p(np.exp(-abs(z)))
+                scratch[2, i, c] = 0.5 * (1.0 + tanh(0.5 * z))
 
 
 @njit(cache=True, error_model="numpy")
@@ -219,48 +199,92 @@ def junction_field(table, activations, loss_code, beta, theta, x, target, arrive
     scratch : ndarray, shape (4, width, C)
         Work space, ``width`` the widest layer.
     """
+    field_at(table, activations, loss_code, beta, theta, x, target, arrive_f[np.newaxis, np.newaxis],
+             arrive_b[np.newaxis, np.newaxis], 0, 0, emit_f, emit_b, effort, with_effort, scratch)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, slot, kind, emit_f, emit_b,
+             effort, with_effort, scratch):
+    """:func:`junction_field` with the arrivals ``arrive_f[slot, kind]``, ``arrive_b[slot, kind]`` of 4-d stores.
+
+    The one implementation of the junction map. Every array is indexed in place (no views: a view costs
+    a reference count, which dominated the T-line engine's steps on small circuits).
+    """
     lanes = theta.shape[1]
     depth = table.shape[0]
-    z, value, slope, delta = scratch[0], scratch[1], scratch[2], scratch[3]
+    # loops fused where they share an index (the first product with the bias, the emission with the
+    # sensitivity and its effort scale): the same operations in the same order, fewer loop set-ups
     for k in range(depth):
         n_in, n_out, w0, node = table[k, 0], table[k, 1], table[k, 2], table[k, 3]
         b0 = w0 + n_out * n_in
-        previous = x if k == 0 else arrive_f[table[k - 1, 3]:table[k - 1, 3] + n_in]
+        before = table[k - 1, 3] if k > 0 else 0
         for i in range(n_out):
-            for c in range(lanes):
-                z[i, c] = theta[b0 + i, c]
+            for j in range(n_in):
+                q = w0 + i * n_in + j
+                if k == 0 and j == 0:
+                    for c in range(lanes):
+                        scratch[0, i, c] = theta[b0 + i, c] + theta[q, c] * x[0, c]
+                elif k == 0:
+                    for c in range(lanes):
+                        scratch[0, i, c] += theta[q, c] * x[j, c]
+                elif j == 0:
+                    for c in range(lanes):
+                        scratch[0, i, c] = theta[b0 + i, c] + theta[q, c] * arrive_f[slot, kind, before, c]
+                else:
+                    for c in range(lanes):
+                        scratch[0, i, c] += theta[q, c] * arrive_f[slot, kind, before + j, c]
+        _activate(activations[k], scratch, n_out, lanes)
+        for i in range(n_out):
+            if with_effort:  # the bias port's effort is the scaled sensitivity itself
+                for c in range(lanes):
+                    emit_f[node + i, c] = scratch[1, i, c]
+                    delta = scratch[2, i, c] * arrive_b[slot, kind, node + i, c]
+                    scratch[3, i, c] = delta
+                    scratch[1, i, c] = delta / beta[c]  # the value row is free once emitted
+                    effort[b0 + i, c] = scratch[1, i, c]
+                for j in range(n_in):
+                    if k == 0:
+                        for c in range(lanes):
+                            effort[w0 + i * n_in + j, c] = scratch[1, i, c] * x[j, c]
+                    else:
+                        for c in range(lanes):
+                            effort[w0 + i * n_in + j, c] = scratch[1, i, c] * arrive_f[slot, kind, before + j, c]
+            else:
+                for c in range(lanes):
+                    emit_f[node + i, c] = scratch[1, i, c]
+                    scratch[3, i, c] = scratch[2, i, c] * arrive_b[slot, kind, node + i, c]
+        if k > 0:
             for j in range(n_in):
                 for c in range(lanes):
-                    z[i, c] += theta[w0 + i * n_in + j, c] * previous[j, c]
-        _activate(activations[k], z, value, slope, n_out, lanes)
-        for i in range(n_out):
-            for c in range(lanes):
-                emit_f[node + i, c] = value[i, c]
-                delta[i, c] = slope[i, c] * arrive_b[node + i, c]
-        junction_back(table, k, theta, delta, previous, beta, effort, emit_b, with_effort, value)
+                    emit_b[before + j, c] = theta[w0 + j, c] * scratch[3, 0, c]
+                for i in range(1, n_out):
+                    for c in range(lanes):
+                        emit_b[before + j, c] += theta[w0 + i * n_in + j, c] * scratch[3, i, c]
     # the loss port at the far end of the last link
     n_last, last = table[depth - 1, 1], table[depth - 1, 3]
     if loss_code == 0:
         for i in range(n_last):
             for c in range(lanes):
-                emit_b[last + i, c] = beta[c] * (arrive_f[last + i, c] - target[i, c])
-    else:  # softmax: z[0] holds the lane's maximum, value[0] its sum of exponentials
+                emit_b[last + i, c] = beta[c] * (arrive_f[slot, kind, last + i, c] - target[i, c])
+    else:  # softmax: scratch[0, 0] holds the lane's maximum, scratch[1, 0] its sum of exponentials
         for c in range(lanes):
-            z[0, c] = arrive_f[last, c]
+            scratch[0, 0, c] = arrive_f[slot, kind, last, c]
         for i in range(1, n_last):
             for c in range(lanes):
-                z[0, c] = max(z[0, c], arrive_f[last + i, c])
+                scratch[0, 0, c] = max(scratch[0, 0, c], arrive_f[slot, kind, last + i, c])
         for c in range(lanes):
-            value[0, c] = 0.0
+            scratch[1, 0, c] = 0.0
         for i in range(n_last):
             for c in range(lanes):
-                value[0, c] += np.exp(arrive_f[last + i, c] - z[0, c])
+                scratch[1, 0, c] += np.exp(arrive_f[slot, kind, last + i, c] - scratch[0, 0, c])
         for i in range(n_last):
             for c in range(lanes):
-                emit_b[last + i, c] = beta[c] * (np.exp(arrive_f[last + i, c] - z[0, c]) / value[0, c] - target[i, c])
+                emit_b[last + i, c] = beta[c] * (np.exp(arrive_f[slot, kind, last + i, c] - scratch[0, 0, c])
+                                                 / scratch[1, 0, c] - target[i, c])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def replicate(state, n_params, batch, theta):
     """``theta[q, n I + p] = state[q, p]``: each instance's parameters on its ``batch`` sample lanes."""
     instances = state.shape[1]
@@ -275,7 +299,7 @@ def replicate(state, n_params, batch, theta):
                     theta[q, n * instances + p] = state[q, p]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def mean_efforts(effort, n_params, batch, out):
     """``out[q, p] = (1/B) sum_n effort[q, n I + p]``: the port effort of each instance, the batch mean."""
     instances = out.shape[1]
@@ -304,27 +328,39 @@ def field_scratch(table, lanes):
     return np.empty((4, width, lanes))
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def lane_cost(loss_code, waves, slot, kind, row, n_last, target, c):
+    """Cost ``c(a_L, y)`` of lane ``c`` with ``a_L = waves[slot, kind, row:row + n_last, c]``."""
+    if loss_code == 0:
+        cost = 0.0
+        for i in range(n_last):
+            d = waves[slot, kind, row + i, c] - target[i, c]
+            cost += 0.5 * d * d
+        return cost
+    top = waves[slot, kind, row, c]
+    for i in range(1, n_last):
+        top = max(top, waves[slot, kind, row + i, c])
+    total = 0.0
+    for i in range(n_last):
+        total += np.exp(waves[slot, kind, row + i, c] - top)
+    cost = 0.0
+    for i in range(n_last):
+        cost -= target[i, c] * (waves[slot, kind, row + i, c] - top - np.log(total))
+    return cost
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def costs_at(loss_code, waves, slot, kind, row, n_last, target, batch, out, r):
+    """Batch-mean cost per instance into ``out[r]`` (I,) from ``waves[slot, kind, row:row + n_last]`` (lanes last)."""
+    lanes = waves.shape[3]
+    instances = lanes // batch
+    for p in range(instances):
+        out[r, p] = 0.0
+    for c in range(lanes):
+        out[r, c % instances] += lane_cost(loss_code, waves, slot, kind, row, n_last, target, c) / batch
+
+
 @njit(cache=True, error_model="numpy")
 def batch_cost(loss_code, a_last, target, batch, out):
     """Batch-mean cost ``mean_n c(a_L, y)`` per instance into ``out`` (shape (I,)); ``a_last`` is (n_L, C)."""
-    n_last, lanes = a_last.shape
-    instances = lanes // batch
-    for p in range(instances):
-        out[p] = 0.0
-    for c in range(lanes):
-        if loss_code == 0:
-            cost = 0.0
-            for i in range(n_last):
-                d = a_last[i, c] - target[i, c]
-                cost += 0.5 * d * d
-        else:
-            top = a_last[0, c]
-            for i in range(1, n_last):
-                top = max(top, a_last[i, c])
-            total = 0.0
-            for i in range(n_last):
-                total += np.exp(a_last[i, c] - top)
-            cost = 0.0
-            for i in range(n_last):
-                cost -= target[i, c] * (a_last[i, c] - top - np.log(total))
-        out[c % instances] += cost / batch
+    costs_at(loss_code, a_last[np.newaxis, np.newaxis], 0, 0, 0, a_last.shape[0], target, batch, out[np.newaxis], 0)

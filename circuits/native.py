@@ -145,7 +145,9 @@ def _per_instance(name: str, value, instances: int, n_params: int | None = None,
     shape = (instances,) if n_params is None else (n_params, instances)
     if isinstance(value, (int, float)) and not isinstance(value, bool):  # the common scalar: no array checks
         if math.isfinite(value) and (value > 0 if positive else value >= 0):
-            return np.full(shape, float(value))
+            array = np.empty(shape)
+            array.fill(value)
+            return array
     array = np.asarray(value, dtype=float)
     if array.ndim > 1 or (array.ndim == 1 and len(array) != instances):
         raise ConfigurationError(f"{name} must be a number or an array of shape ({instances},) (one per instance), "
@@ -160,13 +162,13 @@ def _per_instance(name: str, value, instances: int, n_params: int | None = None,
 def _problem(nets, x, y, loss):
     """Validated layout, packed parameters ``theta`` (P, I), inputs (B, n_0) and targets (B, n_L)."""
     nets = _instances(nets)
-    layout = Layout(nets[0])
+    layout = Layout.of(nets[0])
     theta = layout.pack(nets)
-    if not np.all(np.isfinite(theta)):
+    if not np.isfinite(theta).all():
         raise ConfigurationError("the initial parameters must be finite")
     loss = get_loss(loss)
     x = nets[0].check_input(x)
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x).all():
         raise ConfigurationError("x must be finite")
     target = loss.target(y, layout.sizes[-1])
     if len(target) != len(x):
@@ -175,14 +177,20 @@ def _problem(nets, x, y, loss):
 
 
 def _ports(layout, instances, learning_rate, leak_rate, inertia_rate, friction_rate):
-    """State rows, port kind and rate arrays ``(P, I)`` of the parameter ports."""
+    """State rows, port kind and rate arrays ``(P, I)`` of the parameter ports, and whether any port moves."""
     P = layout.n_params
     rate = _per_instance("learning_rate", learning_rate, instances, P)
     leak = _per_instance("leak_rate", leak_rate, instances, P)
     inertia = _per_instance("inertia_rate", inertia_rate, instances, P)
     friction = _per_instance("friction_rate", friction_rate, instances, P)
-    inertial = bool(np.any(inertia > 0))
-    return rate, leak, inertia, friction, inertial
+    inertial = _any_positive(inertia_rate, inertia)
+    return rate, leak, inertia, friction, inertial, inertial or _any_positive(learning_rate, rate) or \
+        _any_positive(leak_rate, leak)
+
+
+def _any_positive(value, array: np.ndarray) -> bool:
+    """Whether a validated rate (``value`` as given, ``array`` its array) is positive anywhere."""
+    return value > 0 if isinstance(value, (int, float)) else bool(array.max() > 0)
 
 
 def _grid(t_stop, h, record_every):
@@ -194,19 +202,20 @@ def _grid(t_stop, h, record_every):
 
 
 def _blocks(instances: int, block: int | None, batch: int) -> list[slice]:
-    """Instance blocks run one after another (default: about 64 lanes per block, so a block stays in L1 cache)."""
-    size = max(1, 64 // batch) if block is None else int(check_range("block", block, 1, None))
+    """Instance blocks run one after another (default: about 128 lanes per block, the fastest measured: a block's
+    work arrays stay in cache, and there are few blocks to hand to the kernel)."""
+    size = max(1, 128 // batch) if block is None else int(check_range("block", block, 1, None))
     return [slice(start, min(start + size, instances)) for start in range(0, instances, size)]
 
 
 def _lanes(array: np.ndarray, batch: int) -> np.ndarray:
-    """Per-instance ``(..., I)`` as lanes ``(..., batch I)``: lane ``c = n I + p`` holds instance ``p``'s value."""
-    return np.ascontiguousarray(np.tile(array, (1,) * (array.ndim - 1) + (batch,)))
+    """Per-instance ``(I,)`` as lanes ``(batch I,)``: lane ``c = n I + p`` holds instance ``p``'s value."""
+    return np.broadcast_to(array, (batch, len(array))).reshape(batch * len(array))
 
 
 def _sample_lanes(samples: np.ndarray, instances: int) -> np.ndarray:
     """Per-sample rows ``(batch, n)`` as lanes ``(n, batch I)``: lane ``c = n I + p`` holds sample ``n``."""
-    return np.ascontiguousarray(np.repeat(samples.T, instances, axis=1))
+    return np.ascontiguousarray(samples.T) if instances == 1 else np.repeat(samples.T, instances, axis=1)
 
 
 def _initial_state(theta: np.ndarray, inertial: bool) -> np.ndarray:
@@ -257,7 +266,7 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     record_waves : bool
         Record the arriving waves (``a``, ``s``); off saves memory for large batches.
     block : int, optional
-        Instances advanced together (>= 1; default about 64 sample lanes); blocks run one after another,
+        Instances advanced together (>= 1; default about 128 sample lanes); blocks run one after another,
         so a block's working set stays in cache. Results do not depend on it.
 
     Returns
@@ -275,9 +284,8 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     t_stop = (2 * depth + 2) * td if t_stop is None else check_positive("t_stop", t_stop)
     h = td / M
     steps, record_every, records = _grid(t_stop, h, record_every)
-    rate, leak, inertia, friction, inertial = _ports(layout, instances, learning_rate, leak_rate, inertia_rate,
-                                                     friction_rate)
-    moving = bool(np.any(rate > 0) or np.any(leak > 0) or inertial)
+    rate, leak, inertia, friction, inertial, moving = _ports(layout, instances, learning_rate, leak_rate, inertia_rate,
+                                                             friction_rate)
     batch, nodes, P = x.shape[0], layout.n_nodes, layout.n_params
     record_params = np.empty((records, P, instances))
     record_loss = np.empty((records, instances))
@@ -287,16 +295,21 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     for part in _blocks(instances, block, batch):
         n = part.stop - part.start
         state = _initial_state(theta[:, part], inertial)
-        parts = (np.empty((records, P, n)), np.empty((records, n)), np.empty((len(record_a), nodes, batch * n)),
-                 np.empty((len(record_a), nodes, batch * n)))
+        whole = n == instances  # one block: the kernel writes the records in place
+        parts = (record_params, record_loss, record_a.reshape(len(record_a), nodes, batch * n),
+                 record_s.reshape(len(record_a), nodes, batch * n)) if whole else \
+            (np.empty((records, P, n)), np.empty((records, n)), np.empty((len(record_a), nodes, batch * n)),
+             np.empty((len(record_a), nodes, batch * n)))
+        ports = (rate, leak, inertia, friction) if whole else \
+            tuple(np.ascontiguousarray(a[:, part]) for a in (rate, leak, inertia, friction))
         code = run_tline(layout.table, layout.activations, LOSS_CODES[loss.name], _lanes(beta[part], batch),
                          _sample_lanes(x, n), _sample_lanes(target, n), state, P, batch, inertial, moving,
-                         *(np.ascontiguousarray(a[:, part]) for a in (rate, leak, inertia, friction)), h, M, steps,
-                         record_every, *parts, record_waves)
+                         *ports, h, M, steps, record_every, *parts, record_waves)
         failed = code if failed < 0 or 0 <= code < failed else failed
-        record_params[..., part], record_loss[:, part] = parts[0], parts[1]
-        record_a[..., part] = parts[2].reshape(-1, nodes, batch, n)
-        record_s[..., part] = parts[3].reshape(-1, nodes, batch, n)
+        if not whole:
+            record_params[..., part], record_loss[:, part] = parts[0], parts[1]
+            record_a[..., part] = parts[2].reshape(-1, nodes, batch, n)
+            record_s[..., part] = parts[3].reshape(-1, nodes, batch, n)
     _failed(failed, h)
     t = np.arange(records) * record_every * h
     params = _instance_second(layout.unpack(record_params))
@@ -362,8 +375,8 @@ def simulate_rc_batch(nets, x, y, loss: str = "mse", beta=1.0, tau=1e-6, t_stop:
     t_stop = 4 * depth * float(np.max(tau)) if t_stop is None else check_positive("t_stop", t_stop)
     h = float(np.min(tau)) / 50 if step is None else check_positive("step", step)
     steps, record_every, records = _grid(t_stop, h, record_every)
-    rate, leak, inertia, friction, inertial = _ports(layout, instances, learning_rate, leak_rate, inertia_rate,
-                                                     friction_rate)
+    rate, leak, inertia, friction, inertial, _ = _ports(layout, instances, learning_rate, leak_rate, inertia_rate,
+                                                        friction_rate)
     batch, nodes, P = x.shape[0], layout.n_nodes, layout.n_params
     record_params = np.empty((records, P, instances))
     record_loss = np.empty((records, instances))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .junctions import field_scratch, junction_back, junction_field, mean_efforts, replicate
+from .junctions import field_scratch, junction_field, mean_efforts, replicate
 from .tline_engine import _MIDPOINT, _STEP, _TABLEAU, _combine, _copy, _derivative
 
 __all__ = ["run_schedule", "OPEN", "LIVE", "HOLD", "SAMPLE"]
@@ -66,7 +66,23 @@ def _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort
         for i in range(n_out):
             for c in range(lanes):
                 delta[i, c] = _slope_of(code, pout[node + i, c]) * arrive_b[node + i, c]
-        junction_back(table, k, theta, delta, pin[start:start + n_in], beta, effort, emit_b, with_effort, scratch[1])
+        w0 = table[k, 2]
+        b0 = w0 + n_out * n_in
+        if with_effort:
+            for i in range(n_out):
+                for c in range(lanes):
+                    effort[b0 + i, c] = delta[i, c] / beta[c]
+                for j in range(n_in):
+                    for c in range(lanes):
+                        effort[w0 + i * n_in + j, c] = effort[b0 + i, c] * pin[start + j, c]
+        if k > 0:  # W_k^T delta, the backward transmission of junctions.field_at with the stub's slope
+            back = table[k - 1, 3]
+            for j in range(n_in):
+                for c in range(lanes):
+                    emit_b[back + j, c] = 0.0
+                for i in range(n_out):
+                    for c in range(lanes):
+                        emit_b[back + j, c] += theta[w0 + i * n_in + j, c] * delta[i, c]
 
 
 @njit(cache=True, error_model="numpy")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .junctions import batch_cost, field_scratch, junction_field, mean_efforts, replicate
+from .junctions import costs_at, field_at, field_scratch, mean_efforts, replicate
 
 __all__ = ["run_tline"]
 
@@ -34,25 +34,37 @@ LEFT, RIGHT, MID = 0, 1, 2
 @njit(cache=True, error_model="numpy")
 def _derivative(state, effort, n_params, inertial, rate, leak, inertia, friction, out):
     """Port laws per instance: ``-rate e - leak theta``, or ``v - leak theta`` and ``-inertia e - friction v``."""
+    _port_laws(state, effort, n_params, inertial, rate, leak, inertia, friction, out[np.newaxis], 0)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _port_laws(state, effort, n_params, inertial, rate, leak, inertia, friction, out, stage):
+    """:func:`_derivative` into ``out[stage]`` (no views in the stepping loops)."""
     instances = state.shape[1]
     for q in range(n_params):
         if inertial:
             for p in range(instances):
-                out[q, p] = state[n_params + q, p] - leak[q, p] * state[q, p]
-                out[n_params + q, p] = -inertia[q, p] * effort[q, p] - friction[q, p] * state[n_params + q, p]
+                out[stage, q, p] = state[n_params + q, p] - leak[q, p] * state[q, p]
+                out[stage, n_params + q, p] = -inertia[q, p] * effort[q, p] - friction[q, p] * state[n_params + q, p]
         else:
             for p in range(instances):
-                out[q, p] = -rate[q, p] * effort[q, p] - leak[q, p] * state[q, p]
+                out[stage, q, p] = -rate[q, p] * effort[q, p] - leak[q, p] * state[q, p]
 
 
 @njit(cache=True, error_model="numpy")
 def _combine(base, h, weights, ks, out):
     """``out = base + h sum_j weights[j] ks[j]`` on flat arrays (``ks`` is (4, size)); zero weights are skipped."""
+    _combine_row(base, h, weights[np.newaxis], 0, ks, out)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _combine_row(base, h, tableau, row, ks, out):
+    """:func:`_combine` with the weights ``tableau[row]``."""
     for r in range(base.size):
         out[r] = base[r]
     for j in range(4):
-        if weights[j] != 0.0:
-            step = h * weights[j]
+        if tableau[row, j] != 0.0:
+            step = h * tableau[row, j]
             for r in range(base.size):
                 out[r] += step * ks[j, r]
 
@@ -75,6 +87,24 @@ def _copy(source, target):
         flat_t[r] = flat_s[r]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _store(emit, ring, slot, kind):
+    """``ring[slot, kind] = emit`` (indexed in place)."""
+    for r in range(emit.shape[0]):
+        for c in range(emit.shape[1]):
+            ring[slot, kind, r, c] = emit[r, c]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _jumps(ring, slot):
+    """Whether the left and right limits stored at ``ring[slot]`` differ anywhere."""
+    for r in range(ring.shape[2]):
+        for c in range(ring.shape[3]):
+            if ring[slot, LEFT, r, c] != ring[slot, RIGHT, r, c]:
+                return True
+    return False
+
+
 # rows of trial = state + h * sum_j _TABLEAU[row, j] k_j: the RK4 stages at t_m, t_m + h/2, t_m + h/2, t_m + h,
 # the continuous extension at t_m + h/2, and the step itself
 _TABLEAU = np.array([[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
@@ -92,7 +122,8 @@ def run_tline(table, activations, loss_code, beta, x, target, state, n_params, b
     (S, I) is advanced in place (S = P, or 2P with the inertial flows after the parameters); ``rate``,
     ``leak``, ``inertia``, ``friction`` are (P, I); the lines start at rest. Records are taken at grid points ``m`` with
     ``m % record_every == 0`` into ``record_params`` (R, P, I), ``record_loss`` (R, I) and, when
-    ``record_waves``, the arriving waves ``record_a``/``record_s`` (R, N, C).
+    ``record_waves``, the arriving waves ``record_a``/``record_s`` (R, N, C). The stepping loop indexes
+    every array in place: no array views (each costs a reference count) and no per-step allocation.
     """
     nodes, instances = record_a.shape[1], state.shape[1]
     lanes = batch * instances
@@ -116,46 +147,49 @@ def run_tline(table, activations, loss_code, beta, x, target, state, n_params, b
         # where the arrivals jump, the left limit at t_{m+1} (5)
         for stage in range(6):
             if stage == _STEP:
-                _combine(flat_state, h, _TABLEAU[_STEP], flat_ks, flat_trial)
-                _copy(trial, state)
+                _combine_row(flat_state, h, _TABLEAU, _STEP, flat_ks, flat_trial)
+                for q in range(size):
+                    for p in range(instances):
+                        state[q, p] = trial[q, p]
                 for q in range(size):
                     for p in range(instances):
                         if not np.isfinite(state[q, p]):
                             return m + 1
-                left_done = _differs(ring_f[following, LEFT], ring_f[following, RIGHT]) or \
-                    _differs(ring_b[following, LEFT], ring_b[following, RIGHT])
+                left_done = _jumps(ring_f, following) or _jumps(ring_b, following)
                 if not left_done:
                     break
             else:
-                _combine(flat_state, h, _TABLEAU[stage], flat_ks, flat_trial)
+                _combine_row(flat_state, h, _TABLEAU, stage, flat_ks, flat_trial)
             # arrivals: right limits at t_m - td (stage 0), midpoints (1, 2, 4), left limits at t_{m+1} - td (3, 5)
             source = slot if stage in (0, 1, 2, _MIDPOINT) else following
             kind = RIGHT if stage == 0 else (LEFT if stage in (3, _STEP) else MID)
             with_effort = moving and stage < 4
             replicate(trial, n_params, batch, theta)
-            junction_field(table, activations, loss_code, beta, theta, x, target, ring_f[source, kind],
-                           ring_b[source, kind], emit_f, emit_b, effort, with_effort, scratch)
+            field_at(table, activations, loss_code, beta, theta, x, target, ring_f, ring_b, source, kind, emit_f,
+                     emit_b, effort, with_effort, scratch)
             if stage == 0:
                 if m % record_every == 0:
                     r = m // record_every
                     for q in range(n_params):
                         for p in range(instances):
                             record_params[r, q, p] = state[q, p]
-                    batch_cost(loss_code, ring_f[slot, RIGHT, last:last + n_last], target, batch, record_loss[r])
+                    costs_at(loss_code, ring_f, slot, RIGHT, last, n_last, target, batch, record_loss, r)
                     if record_waves:
-                        _copy(ring_f[slot, RIGHT], record_a[r])
-                        _copy(ring_b[slot, RIGHT], record_s[r])
+                        for row in range(nodes):
+                            for c in range(lanes):
+                                record_a[r, row, c] = ring_f[slot, RIGHT, row, c]
+                                record_s[r, row, c] = ring_b[slot, RIGHT, row, c]
                 if not left_done:  # no jump at t_m: the left limit is the right limit
-                    _copy(emit_f, ring_f[slot, LEFT])
-                    _copy(emit_b, ring_b[slot, LEFT])
-                _copy(emit_f, ring_f[slot, RIGHT])
-                _copy(emit_b, ring_b[slot, RIGHT])
+                    _store(emit_f, ring_f, slot, LEFT)
+                    _store(emit_b, ring_b, slot, LEFT)
+                _store(emit_f, ring_f, slot, RIGHT)
+                _store(emit_b, ring_b, slot, RIGHT)
                 if m == steps or not moving:
                     break
             if with_effort:
                 mean_efforts(effort, n_params, batch, port_effort)
-                _derivative(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks[stage])
+                _port_laws(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage)
             else:  # store the emission where the arrivals it used were (they are not needed again)
-                _copy(emit_f, ring_f[source, kind])
-                _copy(emit_b, ring_b[source, kind])
+                _store(emit_f, ring_f, source, kind)
+                _store(emit_b, ring_b, source, kind)
     return -1

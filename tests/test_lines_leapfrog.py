@@ -5,6 +5,7 @@ Oracles: the exact RLGC solution in the Laplace domain inverted numerically
 characteristic integrator (exact shift for lossless lines), and the method-of-lines integrators.
 """
 
+import pickle
 from fractions import Fraction
 
 import numpy as np
@@ -199,3 +200,25 @@ def test_the_benchmark_network_is_within_0_1_percent_at_courant_number_one():
     sol = simulate(net, t_end=bench.T_END, integrator="leapfrog", dt=bench.BUS["delay"] / 2)
     # measured 3.1e-5 of the peak (every line at Courant number 1; the reference is within 1e-5 at 100 GHz)
     assert bench.error(sol.t, sol.node_voltage.get, net, bandwidth=100e9) < 1e-4
+
+
+def test_cached_plan_follows_changes_to_the_network():
+    """The discretisation cached on the network is remade when a line or a termination changes."""
+    net = lossy_network()
+    first = simulate(net, t_end=4 * DELAY, cells=6, integrator="leapfrog")
+    again = simulate(net, t_end=5 * DELAY, cells=6, integrator="leapfrog")  # same plan, longer run
+    np.testing.assert_array_equal(again.voltage["A"][:len(first.t)], first.voltage["A"])
+    net.lines["a"][0].resistance = 80.0  # in place: the plan must notice
+    net.terminations["B"] = Open()
+    changed = simulate(net, t_end=4 * DELAY, cells=6, integrator="leapfrog")
+    fresh_net = lossy_network(Open())
+    fresh_net.lines["a"][0].resistance = 80.0
+    fresh = simulate(fresh_net, t_end=4 * DELAY, cells=6, integrator="leapfrog")
+    assert np.max(np.abs(changed.voltage["A"] - first.voltage["A"])) > 1e-3  # the change matters
+    for port in fresh.voltage:  # and is the same computation as on a network built that way
+        np.testing.assert_array_equal(changed.voltage[port], fresh.voltage[port])
+        np.testing.assert_array_equal(changed.current[port], fresh.current[port])
+    copied = pickle.loads(pickle.dumps(net))  # the cache is not pickled; the copy makes its own plan
+    assert not any(key.startswith("_") for key in vars(copied))
+    np.testing.assert_array_equal(simulate(copied, t_end=4 * DELAY, cells=6, integrator="leapfrog").voltage["A"],
+                                  changed.voltage["A"])

@@ -43,6 +43,8 @@ class Line:
         Shunt capacitance C' in F/m (> 0).
     """
 
+    _changes = 0  # changes to existing lines' data, all lines together (solvers' caches compare it)
+
     def __init__(self, length: float, resistance: float = 0.0, *, inductance: float, conductance: float = 0.0,
                  capacitance: float):
         self.length = check_positive("length (m)", length)
@@ -50,6 +52,11 @@ class Line:
         self.inductance = check_positive("inductance L' (H/m)", inductance)
         self.conductance = check_range("conductance G' (S/m)", conductance, 0.0, None)
         self.capacitance = check_positive("capacitance C' (F/m)", capacitance)
+
+    def __setattr__(self, name, value):
+        if name in self.__dict__:  # a change, not the first assignment in __init__
+            Line._changes += 1
+        object.__setattr__(self, name, value)
 
     @classmethod
     def from_impedance(cls, z0: float, delay: float, length: float = 1.0, resistance: float = 0.0,
@@ -384,6 +391,10 @@ class LineNetwork:
                     f"free end {node!r} has no termination; give one of Thevenin, Resistor, Open, Short, Capacitor, ReflectingLoad"
                 )
         self.terminations = terminations
+
+    def __getstate__(self) -> dict:
+        """Pickled and copied without the solvers' caches (private attributes)."""
+        return {key: value for key, value in self.__dict__.items() if not key.startswith("_")}
 
     @classmethod
     def single(cls, line: Line, source: Termination, load: Termination) -> "LineNetwork":

@@ -260,6 +260,9 @@ class LineSolution:
         The fixed step in s of the characteristic integrator.
     nfev : int
         Right-hand-side evaluations (steps for the characteristic integrator).
+
+    The leapfrog gives read-only mappings in place of the dicts, whose arrays are computed on first
+    access (and then kept).
     """
 
     t: np.ndarray
