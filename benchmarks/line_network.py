@@ -165,7 +165,12 @@ def run(quick: bool = False) -> dict:
                            "ngspice_error": rows[pick["ngspice LTRA"]]["error_rel_peak"],
                            "leapfrog_error": rows[pick["substrate.lines leapfrog"]]["error_rel_peak"]}
     targets = {"0.01": 50.0, "0.001": 100.0}
+    summary = "; ".join(
+        f"within {float(key):.1%}: ngspice / leapfrog {value['ngspice_over_leapfrog']:.0f} (leapfrog "
+        f"{best[key]['substrate.lines leapfrog']}, error {value['leapfrog_error']:.2g}; ngspice "
+        f"{best[key]['ngspice LTRA']}, error {value['ngspice_error']:.2g})" for key, value in ratios.items())
     return {"name": "64 lossy lines: leapfrog vs ngspice LTRA, scored against the exact RLGC solution",
+            "summary": summary or "no setting of both simulators reached the accuracies",
             "lines": 2 * SEGMENTS, "rows": rows, "reference_error_rel_peak": reference_error,
             "fastest_setting_within": best, "speedup_vs_ngspice": ratios,
             "target": "ngspice/leapfrog >= 50 within 1 % and >= 100 within 0.1 % of the exact solution",

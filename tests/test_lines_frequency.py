@@ -136,6 +136,10 @@ def test_bad_input_raises_before_any_work():
         scattering(LOSSY, [0.0, 1e9])
     with pytest.raises(ConfigurationError, match="frequency"):
         scattering(LOSSY, [-1e9])
+    with pytest.raises(ConfigurationError, match=r"increase strictly.*frequency\[1\] = 1000000000.0 Hz follows 2000000000.0"):
+        scattering(LOSSY, [2e9, 1e9])
+    with pytest.raises(ConfigurationError, match="increase strictly"):
+        scattering(LOSSY, [1e9, 1e9])
     with pytest.raises(ConfigurationError, match="z0"):
         scattering(LOSSY, FREQUENCY, z0=0.0)
     with pytest.raises(ConfigurationError, match="Line or a LineNetwork"):

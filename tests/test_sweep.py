@@ -279,3 +279,68 @@ def test_a_dying_worker_leaves_its_tasks_missing_for_resume(tmp_path):
     assert set(rows) == set(summary["ran"]) and all(row["status"] == "ok" for row in rows.values())
     resumed = substrate.sweep(MOONS, tmp_path, executor="serial", resume=True, runner=_DiesOnTask(-1), progress=False)
     assert resumed["ran"] == summary["lost"] and resumed["lost"] == [] and resumed["status"] == {"ok": 16}
+
+
+def test_cli_set_overrides_the_sweep_file(tmp_path, capsys):
+    """--set KEY=VALUE on `substrate sweep` changes the file's tables before validation (as on train and line)."""
+    path = tmp_path / "sweep.toml"
+    path.write_text('[data]\nname = "xor"\nn_samples = 120\n[network]\nsizes = [2, 4, 2]\n[train]\nepochs = 1\n'
+                    'schedule = "separated"\n[sweep]\nsamples = 3\n[sweep.grid]\n"train.batch_size" = [8, 16]\n')
+    out = tmp_path / "o"
+    assert cli(["sweep", str(path), "--out", str(out), "--executor", "serial", "--no-progress",
+                "--set", "sweep.samples=2", "--set", "train.epochs=2"]) == 0
+    assert "swept 4 tasks (4 ok)" in capsys.readouterr().out  # 2 grid points x 2 samples, not 2 x 3
+    _, rows = read_results(out / "results.csv")
+    assert {int(row["steps"]) for row in rows.values() if row["train.batch_size"] == "16"} == {2 * (84 // 16)}
+    # an override is validated like the file: an unknown key is refused before any task, naming it
+    assert cli(["sweep", str(path), "--out", str(tmp_path / "p"), "--executor", "serial", "--no-progress",
+                "--set", "train.epochz=2"]) == 2
+    assert "epochz" in capsys.readouterr().err and not (tmp_path / "p" / "results.csv").exists()
+
+
+def test_resume_and_force_keep_the_sweep_directory_consistent(tmp_path, capsys):
+    """A corrupt sweep.json or a non-UTF-8 results.csv on --resume is one clear error, not a traceback;
+    --force leaves no figure of the earlier sweep beside the new results."""
+    path = tmp_path / "sweep.toml"
+    path.write_text('[data]\nname = "xor"\nn_samples = 120\n[network]\nsizes = [2, 4, 2]\n[train]\nepochs = 1\n'
+                    'schedule = "separated"\n[sweep]\nsamples = 2\n[sweep.grid]\n"train.batch_size" = [8, 16]\n')
+    out = tmp_path / "o"
+    run = ["sweep", str(path), "--out", str(out), "--executor", "serial", "--no-progress"]
+    assert cli(run) == 0 and (out / "yield.png").exists()
+    results = (out / "results.csv").read_bytes()
+    (out / "results.csv").write_bytes(b"\xff\xfe" + results)
+    assert cli(run + ["--resume"]) == 2
+    assert "results.csv" in capsys.readouterr().err
+    (out / "results.csv").write_bytes(results)
+    (out / "sweep.json").write_text("{not json")
+    assert cli(run + ["--resume"]) == 2
+    assert "sweep.json is not valid JSON" in capsys.readouterr().err
+    # a sweep without a grid draws no yield curve: --force must not leave the old one behind
+    path.write_text('[data]\nname = "xor"\nn_samples = 120\n[network]\nsizes = [2, 4, 2]\n[train]\nepochs = 1\n'
+                    'schedule = "separated"\n[sweep]\nsamples = 2\n')
+    assert cli(run + ["--force"]) == 0
+    assert not (out / "yield.png").exists() and (out / "accuracy.png").exists()
+    (tmp_path / "afile").write_text("x")
+    assert cli(["sweep", str(path), "--out", str(tmp_path / "afile"), "--executor", "serial", "--no-progress"]) == 2
+    assert "afile" in capsys.readouterr().err
+
+
+def test_energy_column_is_the_energy_absorbed_over_every_update():
+    """energy = sum over every update of dtau e.v; for a resistive port v = e / R, so it must equal
+    sum_n (dtau / R) |e_n|^2, computed here from the efforts alone (agreement to rounding: 1e-12 relative)."""
+    from substrate.sweeps import TrainRunner
+
+    table = {"data": {"name": "xor", "n_samples": 120}, "network": {"sizes": [2, 8, 2]},
+             "port": {"kind": "resistive", "resistance": 2.0},
+             "train": {"epochs": 3, "batch_size": 16, "schedule": "separated", "gradient_check": False},
+             "sweep": {"samples": 1}}
+    task = load_sweep(table).tasks[0]
+    row = TrainRunner().run([task], time_limit=60.0)[0]
+    assert row["status"] == "ok"
+    net, data, port, options = build(task.config)
+    squares = []
+    substrate.train(net, data, port=port, callbacks=[lambda info: squares.append(
+        sum(float(np.vdot(e, e)) for e in info.efforts))], **options)
+    expected = port.dtau / 2.0 * sum(squares)
+    assert len(squares) == row["steps"] == 3 * (84 // 16)
+    assert row["energy"] == pytest.approx(expected, rel=1e-12)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .overrides import add_argument as add_overrides
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,14 +26,21 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="run only the tasks missing from DIR/results.csv")
     parser.add_argument("--force", action="store_true", help="overwrite a sweep directory that holds results")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_overrides(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..sweeps import sweep
 
+    source = args.sweep_file
+    if args.overrides:  # --set sweep.samples=10, --set train.epochs=5: the file's tables, then the overrides
+        from ..sweeps.spec import read_sweep_table
+        from .overrides import apply_overrides
+
+        source = apply_overrides(read_sweep_table(source), args.overrides)
     try:
-        summary = sweep(args.sweep_file, args.out, executor=args.executor, workers=args.workers,
+        summary = sweep(source, args.out, executor=args.executor, workers=args.workers,
                         scheduler=args.scheduler, resume=args.resume, force=args.force,
                         progress=not args.no_progress)
     except KeyboardInterrupt:

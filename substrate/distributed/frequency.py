@@ -104,6 +104,10 @@ def _frequency(frequency) -> np.ndarray:
     f = np.atleast_1d(np.asarray(frequency, dtype=float))
     if f.ndim != 1 or len(f) == 0 or not np.all(np.isfinite(f)) or np.any(f <= 0):
         raise ConfigurationError(f"frequency must be a non-empty 1-d array of finite values > 0 Hz, got {frequency!r}")
+    if np.any(np.diff(f) <= 0):
+        k = int(np.argmax(np.diff(f) <= 0))
+        raise ConfigurationError(f"frequency must increase strictly (a Touchstone frequency axis): "
+                                 f"frequency[{k + 1}] = {float(f[k + 1])!r} Hz follows {float(f[k])!r} Hz")
     return f
 
 

@@ -69,10 +69,14 @@ def _render(columns: list[str], rows: dict[int, dict]) -> str:
 
 def read_results(path) -> tuple[list[str], dict[int, dict]]:
     """``results.csv`` as ``(columns, {task id: row of strings})``."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+    from ..io import read_text
+
+    reader = csv.DictReader(io.StringIO(read_text(path, "results table"), newline=""))
+    try:
         rows = {int(row["task"]): row for row in reader}
-        return list(reader.fieldnames or []), rows
+    except (KeyError, TypeError, ValueError, csv.Error) as error:
+        raise ConfigurationError(f"{path} is not a sweep results table (a 'task' column of integers): {error}") from None
+    return list(reader.fieldnames or []), rows
 
 
 def _provenance() -> dict:
@@ -164,7 +168,9 @@ def sweep(source, out, *, executor="local", workers: int | None = None, schedule
     spec = load_sweep(source)
     kind = executor_kind(executor, scheduler)
     kind.check(workers)
-    out = Path(out)
+    from ..io import check_output_folder
+
+    out = check_output_folder(out)
     columns = _columns(spec)
     resolved = json.loads(json.dumps(spec.to_dict()))
     rows: dict[int, dict] = {}
@@ -172,8 +178,13 @@ def sweep(source, out, *, executor="local", workers: int | None = None, schedule
     if resume:
         if not (out / "sweep.json").exists():
             raise ConfigurationError(f"cannot resume: {out / 'sweep.json'} does not exist")
-        recorded = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
-        if recorded.get("sweep") != resolved:
+        from ..io import read_text
+
+        try:
+            recorded = json.loads(read_text(out / "sweep.json", "sweep record"))
+        except json.JSONDecodeError as error:
+            raise ConfigurationError(f"cannot resume: {out / 'sweep.json'} is not valid JSON ({error})") from None
+        if not isinstance(recorded, dict) or recorded.get("sweep") != resolved:
             raise ConfigurationError(f"cannot resume: the sweep differs from the one recorded in {out / 'sweep.json'}")
         runs = recorded.get("runs", [])
         if (out / "results.csv").exists():
@@ -182,6 +193,9 @@ def sweep(source, out, *, executor="local", workers: int | None = None, schedule
                 raise ConfigurationError(f"cannot resume: {out / 'results.csv'} has columns {found}, expected {columns}")
     elif (out / "results.csv").exists() and not force:
         raise ConfigurationError(f"--out {out} already holds a sweep; pass --resume to continue it or --force to overwrite")
+    else:  # a new sweep (or --force): no file of an earlier sweep stays beside the new results
+        for name in FILES:
+            (out / name).unlink(missing_ok=True)
     todo = [task for task in spec.tasks if task.index not in rows]
     runner = TrainRunner() if runner is None else runner
     provenance = _provenance()

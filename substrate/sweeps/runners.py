@@ -48,7 +48,9 @@ class TrainRunner(Runner):
     The time limit is cooperative: a callback checks the elapsed time after every port update and
     stops the task with status ``timeout``. Any other exception gives status ``failed`` with the
     exception's type and message. ``energy`` is the energy absorbed by the parameter ports over the
-    run, ``sum_n dtau e.v`` (dimensionless, like the port powers of the history).
+    run, ``sum_n dtau e.v = sum_n e.(theta_before - theta_after)`` summed over every port update
+    (dimensionless, like the port powers of the history; the history itself samples the powers
+    only at epoch ends), accumulated by a callback.
     """
 
     def run(self, tasks, time_limit: float) -> list[dict]:
@@ -67,19 +69,25 @@ class TrainRunner(Runner):
             if time.perf_counter() - started > time_limit:
                 raise TaskTimeout(f"exceeded the time limit of {time_limit:g} s after {info.step} port updates")
 
+        absorbed = [0.0]
+
+        def ledger(info):
+            # dtau e.v with v = -(theta_after - theta_before) / dtau: the energy each update absorbs
+            absorbed[0] += sum(float(np.vdot(e, b - a)) for e, b, a in zip(info.efforts, before, info.net.params))
+            for b, a in zip(before, info.net.params):
+                b[...] = a
+
         try:
             net, dataset, port, options = build(task.config)
+            before = [np.array(p, dtype=float) for p in net.params]
             with np.errstate(over="ignore", invalid="ignore"):  # a diverging run ends as NumericalError, quietly
-                history = train(net, dataset, port=port, callbacks=[watchdog], **options)
+                history = train(net, dataset, port=port, callbacks=[watchdog, ledger], **options)
         except TaskTimeout as error:
             return {"status": "timeout", "error": str(error)}
         except Exception as error:  # a failed task is a row, not the end of the sweep
             return {"status": "failed", "error": f"{type(error).__name__}: {error}".replace("\n", " ")}
         final = history.final
-        steps = history.array("step")
-        absorbed = history.array("absorbed_power")[1:]  # row 0 is before training
-        energy = float(np.sum(absorbed * np.diff(steps)) * port.dtau) if len(steps) > 1 else 0.0
-        row = {"status": "ok", "error": "", "steps": int(final["step"]), "energy": energy}
+        row = {"status": "ok", "error": "", "steps": int(final["step"]), "energy": absorbed[0]}
         for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "gradient_error"):
             value = final[key]
             row[key] = None if value is None or (isinstance(value, float) and math.isnan(value)) else value

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import ConfigurationError, check_range, check_type
 from ..learning.config import build, resolve
 
-__all__ = ["SweepSpec", "Task", "load_sweep", "DISTRIBUTIONS", "Normal", "Uniform", "LogNormal"]
+__all__ = ["SweepSpec", "Task", "load_sweep", "read_sweep_table", "DISTRIBUTIONS", "Normal", "Uniform", "LogNormal"]
 
 _TABLES = ("data", "network", "port", "train")
 
@@ -309,14 +309,18 @@ def load_sweep(source) -> SweepSpec:
     """
     if isinstance(source, SweepSpec):
         return source
-    if isinstance(source, dict):
-        return SweepSpec(source)
-    path = Path(source)
+    return SweepSpec(source if isinstance(source, dict) else read_sweep_table(source))
+
+
+def read_sweep_table(path) -> dict:
+    """The parsed tables of a ``.toml`` (or ``.json``) sweep file, not yet validated."""
+    path = Path(path)
     if not path.is_file():
-        raise ConfigurationError(f"sweep file {str(source)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
+        raise ConfigurationError(f"sweep file {str(path)!r} does not exist")
+    from ..io import read_text
+
+    text = read_text(path, "sweep file")
     try:
-        table = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigurationError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {error}") from None
-    return SweepSpec(table)
