@@ -33,7 +33,7 @@ from substrate.io import write_json
 
 from .timing import blas_threads
 
-CASES = ["wave_step", "pipeline", "digits", "tline_xor", "line_network", "scaling"]
+CASES = ["wave_step", "pipeline", "digits", "tline_xor", "line_network", "scaling", "nonideal"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

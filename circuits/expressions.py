@@ -56,10 +56,12 @@ def linear(coefficients, terms, constant=None) -> str:
 def loss_gradient(loss: str, outputs: list[str], target, index: int) -> str:
     """Expression for ``dc/da_index`` of the per-sample cost at output expressions ``outputs``.
 
-    ``target`` is the sample's target row in the loss's internal form (one-hot for cross-entropy).
+    ``target`` is the sample's target row in the loss's internal form (one-hot for cross-entropy): numbers,
+    or expressions (e.g. ``v(y0)``, a target source).
     """
+    wanted = target[index] if isinstance(target[index], str) else num(target[index])
     if loss == "mse":
-        return f"({outputs[index]}-{num(target[index])})"
+        return f"({outputs[index]}-{wanted})"
     if loss == "cross_entropy":
         # softmax with the largest logit subtracted: ngspice clamps exp near 228, so exp(o) alone
         # overflows to wrong ratios for logits of a few hundred
@@ -67,5 +69,5 @@ def loss_gradient(loss: str, outputs: list[str], target, index: int) -> str:
         for o in reversed(outputs[:-1]):
             top = f"max({o},{top})"
         shifted = [f"exp({o}-{top})" for o in outputs]
-        return f"({shifted[index]}/({'+'.join(shifted)})-{num(target[index])})"
+        return f"({shifted[index]}/({'+'.join(shifted)})-{wanted})"
     raise ConfigurationError(f"loss {loss!r} has no circuit realisation (mse, cross_entropy)")

@@ -1,12 +1,14 @@
 """Run configurations: built-in presets, TOML/JSON files, validation before any work.
 
-A configuration has four tables (TOML)::
+A configuration has four tables and an optional fifth (TOML)::
 
     [data]      name = "moons" and the dataset's generator options (see substrate.datasets)
     [network]   sizes = [2, 16, 16, 2], activation = "tanh", output_activation = "identity", seed = 0
     [port]      kind = "inertial", mass = 20.0, resistance = 2.0, dtau = 1.0, leak = 0.0,
                 bounds = [-3.0, 3.0], levels = 16          (see substrate.ports.from_config)
     [train]     substrate, schedule, epochs, batch_size, courant, seed, beta, wave_steps, gradient_check
+    [circuit]   td = 1e-9, z0 = 50.0, port_capacitance = 1e-12, ... (substrate = "tline" only; SI units,
+                see circuits.physical.Circuit; defaults: an ideal circuit)
 
 ``data.name`` selects a built-in preset (:data:`PRESETS`); the file's values override it. A table
 that is given replaces nothing else: unspecified keys keep the preset's value, except ``[port]``,
@@ -30,6 +32,7 @@ from ..io import read_text
 from ..resources import FLOAT, check_memory
 from ..network import ACTIVATIONS, MLP
 from ..ports import from_config as port_from_config
+from .substrates import SUBSTRATES, get_substrate
 
 __all__ = ["PRESETS", "resolve", "load_config", "build", "memory_needs"]
 
@@ -88,16 +91,16 @@ _SCHEMA = {
 _PORT_TYPES = {"kind": str, "resistance": (int, float), "mass": (int, float), "damping": (int, float),
                "dtau": (int, float), "leak": (int, float), "bounds": list, "levels": int,
                "resistance_tolerance": (int, float), "seed": int}
-_CHOICES = {("train", "substrate"): ("worldsheet", "dyadic"), ("train", "schedule"): ("separated", "pipelined", "naive")}
+_CHOICES = {("train", "substrate"): tuple(SUBSTRATES), ("train", "schedule"): ("separated", "pipelined", "naive")}
 
 
 def resolve(config: dict) -> dict:
     """Merge ``config`` over its preset (``data.name``) and validate every key; return the resolved config."""
     if not isinstance(config, dict):
         raise ConfigurationError(f"a config must be a table, got {type(config).__name__}")
-    unknown = sorted(set(config) - {"data", "network", "port", "train"})
+    unknown = sorted(set(config) - {"data", "network", "port", "train", "circuit"})
     if unknown:
-        raise ConfigurationError(f"{unknown[0]} is not a config table; valid: data, network, port, train")
+        raise ConfigurationError(f"{unknown[0]} is not a config table; valid: data, network, port, train, circuit")
     for table in config.values():
         if not isinstance(table, dict):
             raise ConfigurationError(f"config tables must be tables, got {table!r}")
@@ -142,6 +145,14 @@ def resolve(config: dict) -> dict:
         port_from_config(resolved["port"])
     except ConfigurationError as error:
         raise _named("port", error) from None
+    if "circuit" in config:  # the physical realisation of a circuit substrate (SI units), validated here
+        from circuits.physical import Circuit
+
+        resolved["circuit"] = Circuit.from_config(config["circuit"]).to_config()
+        if not SUBSTRATES[resolved["train"]["substrate"]].integrates_ports:
+            raise ConfigurationError(f"a [circuit] table is given but train.substrate = "
+                                     f"{resolved['train']['substrate']!r} is not a circuit; circuit substrates: "
+                                     f"{[name for name, kind in SUBSTRATES.items() if kind.integrates_ports]}")
     return resolved
 
 
@@ -252,4 +263,8 @@ def build(config: dict):
         )
     net = MLP(sizes, network["activation"], network["output_activation"], seed=network["seed"])
     port = port_from_config(config["port"])
+    medium = get_substrate(options["substrate"], config.get("circuit"))
+    medium.check(schedule, port)
+    if medium.integrates_ports:
+        options["circuit"] = medium.circuit.to_config()
     return net, dataset, port, options

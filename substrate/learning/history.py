@@ -11,6 +11,9 @@ __all__ = ["History"]
 _FIELDS = (
     "epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "absorbed_power",
     "reflected_power", "port_absorbed", "port_reflected", "gradient_error", "wall_time",
+    # circuit substrates only (None or absent for the iterations): simulated time, latency and energy ledger
+    "physical_time_s", "gradient_latency_s", "energy_per_update_j", "energy_injected_j", "energy_stored_j",
+    "energy_dissipated_j", "energy_balance_error",
 )
 
 
@@ -37,6 +40,13 @@ class History:
         the epoch (when asked for).
     wall_time : float
         Seconds since the start of training.
+    physical_time_s, gradient_latency_s : float or None
+        Circuit substrates: simulated time in s, and ``2L td`` from a minibatch entering to its
+        exact gradient at every port.
+    energy_per_update_j, energy_injected_j, energy_stored_j, energy_dissipated_j : float or None
+        Circuit substrates: the energy ledger in J since the start (per port update for the first).
+    energy_balance_error : float or None
+        ``|injected - stored - dissipated|`` relative to the largest of the three.
     """
 
     data: dict
@@ -47,20 +57,26 @@ class History:
 
     def __getattr__(self, name):
         if name in _FIELDS:
-            return self.data[name]
+            return self._column(name)
         raise AttributeError(name)
 
     def __len__(self) -> int:
         return len(self.data["epoch"])
 
     def to_dict(self) -> dict:
-        return {key: list(self.data[key]) for key in _FIELDS}
+        return {key: list(self._column(key)) for key in _FIELDS}
+
+    def _column(self, name: str) -> list:
+        """A column; a field the run did not fill (physical fields of the iterations) is all None."""
+        if self.data.get(name):
+            return self.data[name]
+        return [None] * max((len(column) for column in self.data.values()), default=0)
 
     def array(self, name: str) -> np.ndarray:
         """A column as a float array (``None`` becomes NaN)."""
-        return np.array([np.nan if v is None else v for v in self.data[name]], dtype=float)
+        return np.array([np.nan if v is None else v for v in self._column(name)], dtype=float)
 
     @property
     def final(self) -> dict:
         """The last row."""
-        return {key: self.data[key][-1] for key in _FIELDS}
+        return {key: self._column(key)[-1] for key in _FIELDS}

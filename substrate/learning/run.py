@@ -38,6 +38,7 @@ from ..io import check_output_folder, read_text, write_json
 from ..network import network_run_id, save_network
 from ..provenance import new_run_id, provenance
 from .config import build
+from .substrates import PHYSICAL_FIELDS
 from .trainer import CHECKPOINT, StepInfo, TrainingInterrupted, train
 
 __all__ = ["run", "check_run_dir", "FILES", "RUN_FILE", "STALE"]
@@ -179,6 +180,8 @@ def run(config: dict, run_dir, *, resume: bool = False, progress: bool = True, c
         "wave_steps": final["step"] * _wave_steps(options, net.depth), "n_train": len(dataset.x_train),
         "n_test": len(dataset.x_test),
     }
+    if options.get("circuit") is not None:  # a circuit substrate: physical time, latency and the energy ledger
+        summary.update({key: final[key] for key in PHYSICAL_FIELDS}, circuit=options["circuit"])
     save_network(net, run_dir / "params.npz", run_id=record["run_id"])
     write_json(run_dir / "metrics.json", {"summary": summary, "history": history.to_dict()})
     plot_curves(history, run_dir / "curves.png", title=f"{dataset.name}: {options['schedule']} schedule, {port!r}")

@@ -35,7 +35,7 @@ from ..io import atomic_path
 from ..network import Network, backprop, get_loss, gradient_error
 from ..ports import GaussNewton, Port, PortPower, Resistive, gauss_newton_matrix
 from .history import History
-from .schedules import Pipelined, Separated
+from .substrates import get_substrate
 
 __all__ = ["train", "TrainingInterrupted", "StepInfo", "CHECKPOINT", "CHECK_EVERY"]
 
@@ -188,6 +188,7 @@ def train(
     resume: bool = False,
     loss_growth: float = 1e3,
     parameter_limit: float = 1e6,
+    circuit: dict | None = None,
 ) -> History:
     """Train ``net`` in place on the substrate; return the :class:`History`.
 
@@ -199,8 +200,9 @@ def train(
     data : Dataset, str or tuple
         A :class:`~substrate.datasets.Dataset`, a built-in name (``"moons"``...) or arrays
         ``(x_train, y_train[, x_test, y_test])`` (without test arrays the history's test metrics are None).
-    substrate : {"worldsheet", "dyadic"}
-        Level-0 waves, or the level-1 RC relaxation (``separated`` only).
+    substrate : {"worldsheet", "dyadic", "tline"} or Substrate
+        Level-0 waves, the level-1 RC relaxation (``separated`` only), or the transmission-line
+        trainer circuit in physical time (:mod:`substrate.learning.substrates`).
     port : Port
         Termination of every parameter port (default ``Resistive(10)``: gradient descent, lr 0.1).
     schedule : {"separated", "pipelined", "naive"}
@@ -238,6 +240,8 @@ def train(
     parameter_limit : float
         Divergence: a parameter of magnitude above this stops training (> 0, dimensionless like
         the parameters; ``inf`` disables). Device bounds beyond it raise it to the bound.
+    circuit : dict, optional
+        The ``[circuit]`` table of a circuit substrate (:class:`circuits.physical.Circuit`, SI units).
 
     Returns
     -------
@@ -258,13 +262,11 @@ def train(
     loss_fn = get_loss(loss or dataset.loss)
     if schedule not in ("separated", "pipelined", "naive"):
         raise ConfigurationError(f"schedule = {schedule!r} is unknown; valid: 'separated', 'pipelined', 'naive'")
-    if substrate not in ("worldsheet", "dyadic"):
-        raise ConfigurationError(f"substrate = {substrate!r} is unknown; valid: 'worldsheet', 'dyadic'")
-    if substrate == "dyadic" and schedule != "separated":
-        raise ConfigurationError(f"substrate = 'dyadic' runs only the 'separated' schedule, got {schedule!r}")
+    medium = get_substrate(substrate, circuit)
     port = Resistive(10.0) if port is None else port
     if not isinstance(port, Port):
         raise ConfigurationError(f"port = {port!r} must be a substrate.ports port (Resistive, Inertial, ...)")
+    medium.check(schedule, port)
     if isinstance(port, GaussNewton) and schedule != "separated":
         raise ConfigurationError("a GaussNewton port needs its batch's curvature: only the 'separated' schedule")
     epochs = _int("epochs", epochs, 1)
@@ -290,10 +292,12 @@ def train(
     if resume and not (run_dir / CHECKPOINT).exists():
         raise ConfigurationError(f"cannot resume: {run_dir / CHECKPOINT} does not exist")
 
-    if schedule == "separated":
-        sched = Separated(net, loss_fn, substrate, courant, wave_steps, beta)
-    else:
-        sched = Pipelined(net, loss_fn, naive=schedule == "naive", beta=beta)
+    if medium.integrates_ports:  # a circuit: its capacitors are the parameters
+        if resume:
+            raise ConfigurationError(f"substrate = {medium.name!r} cannot resume a run (no checkpoint of the circuit)")
+        return medium.train(net, dataset, loss_fn, port=port, schedule=schedule, epochs=epochs, batch_size=batch_size,
+                            seed=seed, callbacks=callbacks, beta=beta, gradient_check=gradient_check)
+    sched = medium.schedule(net, loss_fn, schedule, courant, wave_steps, beta)
     targets = loss_fn.target(dataset.y_train, net.sizes[-1])
     steps_per_epoch = n_train // batch_size
     classification = loss_fn.name == "cross_entropy"

@@ -1,0 +1,317 @@
+"""Compiled kernel of the transmission-line trainer driven by source waveforms: training in physical time.
+
+:mod:`circuits.tline_engine` holds its sources constant; here the input and target sources switch
+from minibatch to minibatch, the parameter ports are gated, and the junctions may pair their
+sensitivities with delay stubs. One grid step is one line delay ``h = td`` (every source switches
+at a multiple of ``td``, so every breaking point of the delay system is a grid point and RK4 keeps
+the fourth order of :mod:`circuits.tline_engine`, whose three-samples-per-step ring it reuses).
+
+Per grid interval ``m`` (``[m td, (m + 1) td)``) the schedule arrays say
+
+- ``source[m]``: which minibatch drives the input source (row of ``xs``);
+- ``target[m]``: which minibatch's target drives the loss port (``-1``: the loss port is off and emits
+  nothing: before the first sample reaches it);
+- ``gate[m]``: the port switch: 0 open (no port current), 1 integrating the live effort, 2 holding
+  the sampled effort, 3 sampling the effort at ``m td`` and holding it (sample-and-hold port).
+
+Delay stubs (``stubs``): junction ``k`` stores its input wave and its emitted wave on a stub line of
+delay ``2(L - k + 1) td``, the round trip from junction ``k`` to the loss port and back, and pairs
+each arriving sensitivity ``s_k`` with the stored pair of the same sample: ``f'_k`` is recovered
+from the emitted value (every compiled activation's slope is a function of its value). The stubs
+keep the same three samples per grid step as the lines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .junctions import field_scratch, junction_field, mean_efforts, replicate
+from .tline_engine import _MIDPOINT, _STEP, _TABLEAU, _combine, _copy, _derivative
+
+__all__ = ["run_schedule", "OPEN", "LIVE", "HOLD", "SAMPLE"]
+
+OPEN, LIVE, HOLD, SAMPLE = 0, 1, 2, 3
+LEFT, RIGHT, MID = 0, 1, 2
+
+
+@njit(cache=True, error_model="numpy")
+def _slope_of(code, v):
+    """``f'(z)`` from ``v = f(z)`` for the codes of :data:`circuits.junctions.ACTIVATION_CODES`."""
+    if code == 0:
+        return 1.0
+    if code == 1:
+        return 1.0 - v * v
+    if code == 2:
+        return v * (1.0 - v)
+    if code == 3:
+        return 1.0 if v > 0.0 else 0.0
+    return -np.expm1(-v)  # softplus: e^f = 1 + e^z, so sigmoid(z) = 1 - e^-f
+
+
+@njit(cache=True, error_model="numpy")
+def _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort, with_effort, scratch):
+    """Backward emissions and efforts of every junction from the stub pairs ``pin`` (inputs) and ``pout``.
+
+    ``pin`` rows: the input ``x`` (``n_0`` rows) then the arriving forward waves of all links; ``pout``:
+    the emitted forward waves. Overwrites ``emit_b`` on links ``1..L-1`` (the loss port's rows are kept).
+    """
+    lanes = theta.shape[1]
+    n0 = table[0, 0]
+    delta = scratch[3]
+    for k in range(table.shape[0]):
+        n_in, n_out, node = table[k, 0], table[k, 1], table[k, 3]
+        start = 0 if k == 0 else n0 + table[k - 1, 3]
+        code = activations[k]
+        for i in range(n_out):
+            for c in range(lanes):
+                delta[i, c] = _slope_of(code, pout[node + i, c]) * arrive_b[node + i, c]
+        w0 = table[k, 2]
+        b0 = w0 + n_out * n_in
+        if with_effort:
+            for i in range(n_out):
+                for c in range(lanes):
+                    effort[b0 + i, c] = delta[i, c] / beta[c]
+                for j in range(n_in):
+                    for c in range(lanes):
+                        effort[w0 + i * n_in + j, c] = effort[b0 + i, c] * pin[start + j, c]
+        if k > 0:  # W_k^T delta, the backward transmission of junctions.field_at with the stub's slope
+            back = table[k - 1, 3]
+            for j in range(n_in):
+                for c in range(lanes):
+                    emit_b[back + j, c] = 0.0
+                for i in range(n_out):
+                    for c in range(lanes):
+                        emit_b[back + j, c] += theta[w0 + i * n_in + j, c] * delta[i, c]
+
+
+@njit(cache=True, error_model="numpy")
+def _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, arrive_f, arrive_b, emit_f, emit_b,
+              effort, with_effort, stubs, pin, pout, scratch, gain, noise_f, noise_b):
+    """The junction field (:func:`circuits.junctions.junction_field`), the loss port's switch, the stub pairing,
+    the junction amplifiers' closed-loop gain ``gain`` and the noise voltages (``noise_f``, ``noise_b``,
+    shaped as the emissions, or empty) on every emission."""
+    junction_field(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, emit_f, emit_b, effort,
+                   with_effort and not stubs, scratch)
+    if not loss_on:
+        last, n_last = table[table.shape[0] - 1, 3], table[table.shape[0] - 1, 1]
+        for i in range(n_last):
+            for c in range(emit_b.shape[1]):
+                emit_b[last + i, c] = 0.0
+    if stubs:
+        _paired(table, activations, beta, theta, pin, pout, arrive_b, emit_b, effort, with_effort, scratch)
+    if gain != 1.0:
+        for r in range(emit_f.shape[0]):
+            for c in range(emit_f.shape[1]):
+                emit_f[r, c] *= gain
+                emit_b[r, c] *= gain
+    if noise_f.shape[0] > 0:
+        for r in range(emit_f.shape[0]):
+            for c in range(emit_f.shape[1]):
+                emit_f[r, c] += noise_f[r, c]
+                emit_b[r, c] += noise_b[r, c]
+
+
+@njit(cache=True, error_model="numpy")
+def _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin, pout, write, stub_gain):
+    """Read (``write`` False) each junction's stub pair at slot ``g mod D_k`` into ``pin``/``pout``, attenuated
+    by ``stub_gain[k]``, or store the present one. Returns ``sum v^2`` of what was stored or, reading, of the
+    stored values before the attenuation (what entered the stub's attenuator)."""
+    n0 = table[0, 0]
+    lanes = x.shape[1]
+    power = 0.0
+    for k in range(table.shape[0]):
+        slot = g % delays[k]
+        n_in, n_out, node = table[k, 0], table[k, 1], table[k, 3]
+        start = 0 if k == 0 else n0 + table[k - 1, 3]
+        factor = stub_gain[k]
+        for j in range(n_in):
+            for c in range(lanes):
+                if write:
+                    value = x[j, c] if k == 0 else arrive_f[table[k - 1, 3] + j, c]
+                    stub_in[slot, kind, start + j, c] = value
+                else:
+                    value = stub_in[slot, kind, start + j, c]
+                    pin[start + j, c] = factor * value
+                power += value * value
+        for i in range(n_out):
+            for c in range(lanes):
+                if write:
+                    value = emit_f[node + i, c]
+                    stub_out[slot, kind, node + i, c] = value
+                else:
+                    value = stub_out[slot, kind, node + i, c]
+                    pout[node + i, c] = factor * value
+                power += value * value
+    return power
+
+
+@njit(cache=True, error_model="numpy")
+def _power(waves):
+    """``sum v^2`` over a wave array (divide by ``z0`` for watts)."""
+    total = 0.0
+    flat = waves.reshape(waves.size)
+    for r in range(flat.size):
+        total += flat[r] * flat[r]
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def _port_power(state, port_effort, n_params, rate, leak, cap, weight, ledger, heat):
+    """Add ``weight`` times the port powers: source ``(theta - e) i``, resistor ``C rate e^2`` (also per port
+    into ``heat``), leak ``C leak theta^2``."""
+    for q in range(n_params):
+        theta, e = state[q, 0], port_effort[q, 0]
+        current = -cap[q, 0] * rate[q, 0] * e
+        ledger[3] += weight * (theta - e) * current
+        resistor = weight * cap[q, 0] * rate[q, 0] * e * e
+        ledger[4] += resistor
+        heat[q] += resistor
+        ledger[5] += weight * cap[q, 0] * leak[q, 0] * theta * theta
+
+
+_RK4_WEIGHTS = np.array([1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0])
+
+
+@njit(cache=True, error_model="numpy")
+def run_schedule(table, activations, loss_code, beta, xs, targets, source, target, gate, stubs, delays, state, held,
+                 rate, leak, inertia, friction, inertial, cap, z0, h, ring_f, ring_b, stub_in, stub_out, start,
+                 record_every, record_params, ledger, heat, gain, noise_f, noise_b, line_gain, stub_gain):
+    """Advance the trainer over ``len(source)`` grid intervals of ``h = td`` seconds; returns the failing step or -1.
+
+    Parameters
+    ----------
+    table, activations, loss_code : as :func:`circuits.junctions.junction_field`
+    beta : ndarray, shape (C,)
+        Loss-port gain per lane (``C`` = batch lanes, one circuit instance).
+    xs, targets : ndarray, shape (n_batches, n_0, C) and (n_batches, n_L, C)
+        Source values of each minibatch.
+    source, target, gate : int64 arrays, shape (steps,)
+        The schedule (module docstring).
+    stubs : bool
+    delays : int64 array, shape (L,)
+        Stub delays ``2(L - k + 1)`` in grid steps.
+    state : ndarray, shape (S, 1)
+        Parameter voltages (and, inertial, flows) in V; advanced in place.
+    held : ndarray, shape (P, 1)
+        The sample-and-hold value of each port (in place).
+    rate, leak, inertia, friction, cap : ndarray, shape (P, 1)
+        ``1/(R C)`` (1/s), ``1/(R_leak C)`` (1/s), inertial rates, port capacitance (F).
+    z0 : float
+        Line impedance in ohm (energy ledger only).
+    h : float
+        Grid step (= td) in s.
+    ring_f, ring_b : ndarray, shape (3, N, C)
+        The lines' last emissions (left limit, right limit, midpoint); carried over between calls.
+    stub_in, stub_out : ndarray, shape (D_1, 3, n_0 + N, C) and (D_1, 3, N, C)
+        The stubs' stored pairs; carried over between calls.
+    start : int
+        Global index of the first interval (stub slots).
+    record_every : int
+        Record the parameters after every ``record_every``-th interval into ``record_params`` (R, P).
+    ledger : ndarray, shape (6,)
+        Energies added in J: line and stub sources into the lines, their source resistors, line and stub
+        terminations, port sources, port resistors, leak resistors, line and stub attenuators.
+    heat : ndarray, shape (P,)
+        Energy dissipated in each port resistor, added in J.
+    gain : float
+        Closed-loop gain of every junction amplifier (1: ideal), applied to all emissions.
+    noise_f, noise_b : ndarray, shape (steps, N, C) or (0, N, C)
+        Noise voltages added to the forward and backward emissions, held over each interval (empty: none).
+    line_gain : float
+        Amplitude reaching the far end of a link line (1: lossless; a matched attenuator at its end).
+    stub_gain : ndarray, shape (L,)
+        The same for each junction's stub lines.
+    """
+    nodes, lanes = ring_f.shape[1], ring_f.shape[2]
+    n_params = held.shape[0]
+    batch = lanes
+    size = state.shape[0]
+    n_in0 = xs.shape[1]
+    scratch = field_scratch(table, lanes)
+    emit_f = np.empty((nodes, lanes))
+    emit_b = np.empty((nodes, lanes))
+    effort = np.empty((n_params, lanes))
+    port_effort = np.zeros((n_params, 1))
+    ks = np.zeros((4, size, 1))
+    trial = np.empty((size, 1))
+    theta = np.empty((n_params, lanes))
+    pin = np.zeros((n_in0 + nodes, lanes))
+    arrive_f = np.empty((nodes, lanes))
+    arrive_b = np.empty((nodes, lanes))
+    pout = np.zeros((nodes, lanes))
+    flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
+    steps = source.shape[0]
+    noisy = noise_f.shape[0] > 0
+    quiet = np.zeros((0, lanes))
+    for m in range(steps):
+        g = start + m
+        x, tsrc, mode = xs[source[m]], targets[max(target[m], 0)], gate[m]
+        loss_on = target[m] >= 0
+        hum_f = noise_f[m] if noisy else quiet
+        hum_b = noise_b[m] if noisy else quiet
+        live = mode == LIVE
+        line_in = np.zeros(3)
+        line_out = np.zeros(3)
+        line_loss = np.zeros(3)
+        for stage in range(6):
+            if stage == _STEP:
+                _combine(flat_state, h, _TABLEAU[_STEP], flat_ks, flat_trial)
+                _copy(trial, state)
+                for q in range(size):
+                    if not np.isfinite(state[q, 0]):
+                        return m + 1
+            else:
+                _combine(flat_state, h, _TABLEAU[stage], flat_ks, flat_trial)
+            kind = RIGHT if stage == 0 else (LEFT if stage in (3, _STEP) else MID)
+            emits = stage in (0, _MIDPOINT, _STEP)
+            evaluated = emits or live
+            if evaluated:
+                for r in range(nodes):  # the waves reaching the junctions through the lines' attenuators
+                    for c in range(lanes):
+                        arrive_f[r, c] = line_gain * ring_f[kind, r, c]
+                        arrive_b[r, c] = line_gain * ring_b[kind, r, c]
+                stub_raw = 0.0
+                if stubs:
+                    stub_raw = _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin, pout,
+                                        False, stub_gain)
+                replicate(trial, n_params, batch, theta)
+                with_effort = stage < 4 and (live or (stage == 0 and mode == SAMPLE))
+                _evaluate(table, activations, loss_code, beta, theta, x, tsrc, loss_on, arrive_f, arrive_b,
+                          emit_f, emit_b, effort, with_effort, stubs, pin, pout, scratch, gain, hum_f, hum_b)
+                if with_effort:
+                    mean_efforts(effort, n_params, batch, held if mode == SAMPLE else port_effort)
+            if stage < 4:
+                if mode == OPEN:
+                    port_effort[:] = 0.0
+                elif mode != LIVE:
+                    _copy(held, port_effort)
+                _derivative(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks[stage])
+                _port_power(trial, port_effort, n_params, rate, leak, cap, h * _RK4_WEIGHTS[stage], ledger, heat)
+            if emits:
+                column = 0 if stage == 0 else (1 if stage == _MIDPOINT else 2)
+                raw = _power(ring_f[kind]) + _power(ring_b[kind])
+                arrived = _power(arrive_f) + _power(arrive_b)
+                line_in[column] = _power(emit_f) + _power(emit_b)
+                if stubs:
+                    stub_arrived = _power(pin) + _power(pout)
+                    line_in[column] += _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin,
+                                                pout, True, stub_gain)
+                    raw += stub_raw
+                    arrived += stub_arrived
+                line_out[column] = arrived
+                line_loss[column] = raw - arrived
+                _copy(emit_f, ring_f[kind])
+                _copy(emit_b, ring_b[kind])
+        # Simpson over the interval from the right limit, midpoint and left limit of the line powers
+        simpson = h / 6.0 / z0
+        emitted = simpson * (line_in[0] + 4.0 * line_in[1] + line_in[2])
+        ledger[0] += 2.0 * emitted
+        ledger[1] += emitted
+        ledger[2] += simpson * (line_out[0] + 4.0 * line_out[1] + line_out[2])
+        ledger[6] += simpson * (line_loss[0] + 4.0 * line_loss[1] + line_loss[2])
+        if (m + 1) % record_every == 0:
+            r = (m + 1) // record_every - 1
+            for q in range(n_params):
+                record_params[r, q] = state[q, 0]
+    return -1
