@@ -57,9 +57,9 @@ def digits_accuracy(circuit: dict, epochs: int = 20) -> float:
 
 
 def _figure(rows, path: Path) -> None:
-    from substrate.plotting import plt, save_figure
+    from substrate.plotting import save_figure, subplots
 
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    figure, axes = subplots(1, 2, figsize=(10, 3.8))
     for key in LEVELS:
         mine = [row for row in rows if row["key"] == key]
         label = f"{key} ({LEVELS[key][1]})"
