@@ -1,10 +1,39 @@
-"""Progress display for long commands: a tqdm bar over named phases, on stderr."""
+"""Progress display for long commands, on stderr: :func:`counter` (a bar over counted items: updates,
+tasks, netlists) and :class:`Phases` (a bar over named phases)."""
 
 from __future__ import annotations
 
 import sys
 
-__all__ = ["Phases"]
+__all__ = ["Phases", "counter"]
+
+
+def counter(total: int, *, done: int = 0, unit: str = "it", label: str = "", enabled: bool = True,
+            stream=None, mininterval: float = 0.25):
+    """A tqdm bar over ``total`` counted items (``done`` of them already done), or None when disabled
+    or tqdm cannot be imported (the caller then prints plain lines, or nothing).
+
+    Parameters
+    ----------
+    total, done : int
+        Items in all, and already done (a resumed run).
+    unit, label : str
+        What an item is (``"update"``, ``"task"``), and the bar's label.
+    enabled : bool
+        False: no bar.
+    stream : file, optional
+        Where the bar goes (default ``sys.stderr``).
+    mininterval : float
+        Least time between redraws in s.
+    """
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=done, unit=unit, desc=label or None, file=stream or sys.stderr,
+                dynamic_ncols=True, mininterval=mininterval)
 
 
 class Phases:

@@ -59,15 +59,11 @@ class _Progress:
     """A tqdm bar with loss and accuracy when tqdm is installed, else one plain line per epoch."""
 
     def __init__(self, total: int, done: int, epochs: int, stream=None):
+        from ..progress import counter
+
         self.epochs = epochs
         self.stream = stream or sys.stderr
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            self.bar = None
-        else:
-            self.bar = tqdm(total=total, initial=done, unit="update", file=self.stream, dynamic_ncols=True,
-                            mininterval=0.25)
+        self.bar = counter(total, done=done, unit="update", stream=self.stream)
 
     def __call__(self, info: StepInfo) -> None:
         if self.bar is not None:

@@ -89,15 +89,10 @@ class _Progress:
     """tqdm bar over tasks (done, rate, ETA) when tqdm is installed, else a line per 10 %."""
 
     def __init__(self, total: int, done: int, enabled: bool):
-        self.total, self.done, self.bar, self.enabled = total, done, None, enabled
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                pass
-            else:
-                self.bar = tqdm(total=total, initial=done, unit="task", desc="sweep", file=sys.stderr,
-                                dynamic_ncols=True, mininterval=0.5)
+        from ..progress import counter
+
+        self.total, self.done, self.enabled = total, done, enabled
+        self.bar = counter(total, done=done, unit="task", label="sweep", enabled=enabled, mininterval=0.5)
 
     def update(self, n: int, failed: int) -> None:
         before, self.done = self.done, self.done + n

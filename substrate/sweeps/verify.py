@@ -94,14 +94,9 @@ def verify_many(paths, *, tolerance: float | None = None, executor="local", work
     found = netlists(paths)
     timeout = check_positive("timeout", timeout)
     kind = executor_kind(executor, scheduler)
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            pass
-        else:
-            bar = tqdm(total=len(found), unit="netlist", desc="verify", file=sys.stderr)
+    from ..progress import counter
+
+    bar = counter(len(found), unit="netlist", label="verify", enabled=progress)
     results: dict[int, dict] = {}
     try:
         with kind.open(workers) as pool:
