@@ -37,12 +37,11 @@ def run(args: argparse.Namespace) -> int:
     from ..distributed.mol import simulate
     from ..distributed.output import write_line_outputs, write_touchstone
     from ..errors import ConfigurationError, check_positive
-    from ..io import check_output_folder, read_text
+    from ..io import check_output_folder
     from ..resources import check_memory, line_memory
 
     config = Path(args.config)
-    read_text(config, "config file")  # a missing, unreadable or non-UTF-8 file: one clear line
-    network, options = load_config(config, args.overrides)  # validates everything before any work
+    network, options = load_config(config, args.overrides)  # reads (UTF-8 checked) and validates before any work
     if args.touchstone:
         start, stop, points = args.frequency
         if not (0 < start < stop) or points != int(points) or points < 2:

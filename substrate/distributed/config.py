@@ -152,7 +152,9 @@ def load_config(path, overrides=()) -> tuple[LineNetwork, dict]:
     if not path.is_file():
         raise ConfigurationError(f"config file {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        from ..io import read_text
+
+        data = tomllib.loads(read_text(path, "config file"))  # not UTF-8: an error naming the path
     except tomllib.TOMLDecodeError as error:
         raise ConfigurationError(f"{path}: invalid TOML: {error}") from None
     if overrides:
