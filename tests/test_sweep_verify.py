@@ -34,3 +34,11 @@ def test_many_netlists_give_a_summary_row_each_with_timeout_and_error(tmp_path, 
     # one netlist keeps the single report
     assert cli(["verify", str(tmp_path / "netlists" / "net1")]) == 0
     assert "PASS" in capsys.readouterr().out
+
+
+def test_a_netlist_named_twice_is_verified_once(tmp_path):
+    from substrate.sweeps.verify import netlists
+
+    for name in ("a.cir", "b.cir"):
+        (tmp_path / name).write_text("* t\nR1 a 0 1\n.end\n")
+    assert netlists([tmp_path / "a.cir", tmp_path, str(tmp_path / "a.cir")]) == [tmp_path / "a.cir", tmp_path / "b.cir"]

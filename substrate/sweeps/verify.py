@@ -26,7 +26,8 @@ _CHILD = "import sys; from substrate.sweeps.verify import _main; sys.exit(_main(
 
 
 def netlists(paths) -> list[Path]:
-    """The netlists named by ``paths``: ``.cir`` files as given, folders searched recursively (sorted)."""
+    """The netlists named by ``paths``: ``.cir`` files as given, folders searched recursively (sorted);
+    a netlist named twice (directly or through a folder) is verified once, at its first place."""
     found = []
     for path in map(Path, paths):
         if path.is_dir():
@@ -38,7 +39,10 @@ def netlists(paths) -> list[Path]:
             found.append(path)
         else:
             raise ConfigurationError(f"{path} is neither a netlist file nor a folder")
-    return found
+    unique = {}
+    for path in found:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def verify_one(path: str, tolerance: float | None, timeout: float) -> dict:
