@@ -149,13 +149,17 @@ def _per_instance(name: str, value, instances: int, n_params: int | None = None,
             array.fill(value)
             return array
     array = np.asarray(value, dtype=float)
-    if array.ndim > 1 or (array.ndim == 1 and len(array) != instances):
-        raise ConfigurationError(f"{name} must be a number or an array of shape ({instances},) (one per instance), "
-                                 f"got shape {array.shape}")
+    per_parameter = n_params is not None and array.shape == shape  # one value per parameter and instance
+    if not per_parameter and (array.ndim > 1 or (array.ndim == 1 and len(array) != instances)):
+        valid = f"({instances},) (one per instance)" + ("" if n_params is None else f" or {shape} (one per "
+                                                         "parameter and instance, in Layout.pack order)")
+        raise ConfigurationError(f"{name} must be a number or an array of shape {valid}, got shape {array.shape}")
     low_ok = array > 0 if positive else array >= 0
     if not np.all(np.isfinite(array) & low_ok):
         bad = float(array.ravel()[~(np.isfinite(array.ravel()) & low_ok.ravel())][0])
         raise ConfigurationError(f"{name} = {bad!r} is outside the valid range {'(0' if positive else '[0'}, inf)")
+    if per_parameter:
+        return np.ascontiguousarray(array)
     return np.ascontiguousarray(np.broadcast_to(np.broadcast_to(array, (instances,)), shape))
 
 
@@ -282,8 +286,10 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
         End time in s (default ``(2L + 2) td``); rounded to a whole number of grid steps.
     steps_per_td : int
         RK4 steps per line delay (>= 1; the default 1 is the fast exact setting).
-    learning_rate, leak_rate : float or ndarray, shape (instances,)
-        ``1/(R C)`` of the resistive parameter ports and ``1/(R_leak C)``, in 1/s (>= 0; 0, 0: frozen).
+    learning_rate, leak_rate : float or ndarray, shape (instances,) or (n_params, instances)
+        ``1/(R C)`` of the resistive parameter ports and ``1/(R_leak C)``, in 1/s (>= 0; 0, 0: frozen); a
+        ``(n_params, instances)`` array gives every parameter of every instance its own rate (component
+        tolerances), rows in :meth:`circuits.junctions.Layout.pack` order.
     record_every : int
         Keep every ``record_every``-th grid point.
     inertia_rate, friction_rate : float or ndarray, shape (instances,)

@@ -8,12 +8,12 @@ netlists through the same executors. See ``docs/sweeps.md``.
 
 from .driver import FILES, read_results, sweep
 from .executors import EXECUTORS, Dask, ExecutorKind, Local, Serial, executor_kind
-from .runners import METRICS, STATUSES, Runner, TrainRunner
+from .runners import METRICS, STATUSES, Runner, TLineBatchRunner, TrainRunner
 from .spec import DISTRIBUTIONS, SweepSpec, Task, load_sweep
 from .verify import verify_many
 
 __all__ = [
     "sweep", "load_sweep", "SweepSpec", "Task", "read_results", "FILES", "DISTRIBUTIONS",
     "ExecutorKind", "Serial", "Local", "Dask", "EXECUTORS", "executor_kind",
-    "Runner", "TrainRunner", "METRICS", "STATUSES", "verify_many",
+    "Runner", "TrainRunner", "TLineBatchRunner", "METRICS", "STATUSES", "verify_many",
 ]

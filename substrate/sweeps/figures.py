@@ -95,7 +95,9 @@ def plot_yield(spec, rows: dict[int, dict], path):
     for group, entries in groups.items():
         x = np.array([entry[axis_key] if numeric else xs.index(entry[axis_key]) for entry in entries], dtype=float)
         y = np.array([entry["yield"] for entry in entries])
-        errors = np.array([[entry["yield"] - entry["low"], entry["high"] - entry["yield"]] for entry in entries]).T
+        # a yield of 0 or 1 sits on its Wilson bound: rounding can leave the distance at -1e-17
+        errors = np.maximum(np.array([[entry["yield"] - entry["low"], entry["high"] - entry["yield"]]
+                                      for entry in entries]).T, 0.0)
         label = ", ".join(f"{key} = {value}" for key, value in zip(others, group)) or None
         axis.errorbar(x, 100 * y, yerr=100 * errors, fmt="o-", capsize=3, label=label)
     if not numeric:

@@ -13,6 +13,7 @@ numbers do not depend on where a task ran.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -22,7 +23,7 @@ from ..errors import SubstrateError
 from ..learning.config import build
 from ..learning.trainer import train
 
-__all__ = ["Runner", "TrainRunner", "TaskTimeout", "run_chunk", "METRICS", "STATUSES"]
+__all__ = ["Runner", "TrainRunner", "TLineBatchRunner", "TaskTimeout", "run_chunk", "METRICS", "STATUSES"]
 
 #: result columns every runner fills (``None`` where a substrate does not report the quantity)
 METRICS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "gradient_error", "energy", "steps")
@@ -92,6 +93,82 @@ class TrainRunner(Runner):
             value = final[key]
             row[key] = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
         return row
+
+
+class TLineBatchRunner(Runner):
+    """A chunk of tasks as instances of the transmission-line trainer circuit, in one compiled call.
+
+    Each task is one instance of :func:`circuits.realize.tline_trainer` simulated by
+    :func:`circuits.native.simulate_tline_batch`: the whole training set enters at once (one wave
+    network per sample) and the resistive parameter ports integrate continuously, i.e. full-batch
+    gradient flow in physical time. One line delay ``td`` is one worldsheet step, so a port whose
+    resistor is ``R_i`` (dimensionless, the worldsheet's ``lr = dtau / R_i``) charges at
+    ``(dtau / R_i) / td`` per second; the resistors are the port's own draws
+    (:meth:`substrate.ports.Port.draw_resistances`, ``[port] resistance_tolerance`` and ``seed``),
+    so a task's instance has exactly the components its worldsheet run would. The run lasts
+    ``epochs * (n_train // batch_size)`` line delays (as many as the worldsheet's updates).
+
+    Rows: ``train_loss``/``test_loss`` and accuracies of the final parameters (``net.forward``),
+    ``steps`` (line delays); no ``energy`` or ``gradient_error``. The tasks of a chunk must share their
+    architecture and data (a chunk is one grid point; a random data seed would break this and is
+    refused). The time limit is not applied inside the compiled call.
+
+    Parameters
+    ----------
+    td : float
+        Line delay in s (> 0); results in units of delays do not depend on it.
+    """
+
+    def __init__(self, td: float = 1e-9):
+        from ..errors import check_positive
+
+        self.td = check_positive("td", td)
+
+    def run(self, tasks, time_limit: float) -> list[dict]:
+        from circuits.junctions import Layout
+        from circuits.native import simulate_tline_batch
+
+        from ..errors import ConfigurationError
+        from ..network import get_loss
+        from ..ports import Resistive
+
+        built = [build(task.config) for task in tasks]
+        net, dataset, port, options = built[0]
+        for _, other, other_port, _ in built[1:]:
+            if not np.array_equal(other.x_train, dataset.x_train) or not np.array_equal(other.y_train, dataset.y_train):
+                raise ConfigurationError("the tasks of a chunk must share their training data (TLineBatchRunner)")
+        if any(type(p) is not Resistive or p.bounds is not None or p.leak for _, _, p, _ in built):
+            raise ConfigurationError("TLineBatchRunner needs plain resistive ports (no bounds, levels or leak)")
+        loss = get_loss(options.get("loss") or dataset.loss)
+        n_train = len(dataset.x_train)
+        batch_size = options.get("batch_size") or n_train
+        delays = int(options.get("epochs", 1)) * (n_train // batch_size)
+        layout = Layout(net)
+        rates = []
+        for task_net, _, task_port, _ in built:
+            per_parameter = [task_port.dtau / r / self.td for r in task_port.draw_resistances(task_net.params)]
+            rate_net = copy.deepcopy(task_net)
+            for p, r in zip(rate_net.params, per_parameter):
+                p[...] = r
+            rates.append(rate_net)
+        result = simulate_tline_batch([b[0] for b in built], dataset.x_train, dataset.y_train, loss=loss.name,
+                                      td=self.td, t_stop=delays * self.td, learning_rate=layout.pack(rates),
+                                      record_every=delays, record_waves=False)
+        rows = []
+        for i, (task_net, data, _, _) in enumerate(built):
+            for p, trajectory in zip(task_net.params, result.params):
+                p[...] = trajectory[-1, i]
+            row = {"status": "ok", "error": "", "steps": delays, "energy": None, "gradient_error": None}
+            for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+                if len(x) == 0:
+                    row[f"{split}_loss"] = row[f"{split}_accuracy"] = None
+                    continue
+                output = task_net.forward(x)
+                row[f"{split}_loss"] = float(loss(output, loss.target(y, task_net.sizes[-1])))
+                row[f"{split}_accuracy"] = (float(np.mean(np.argmax(output, axis=1) == y))
+                                            if loss.name == "cross_entropy" and y.ndim == 1 else None)
+            rows.append(row)
+        return rows
 
 
 def run_chunk(runner: Runner, tasks, time_limit: float) -> list[dict]:
