@@ -398,3 +398,18 @@ def test_yield_figure_with_every_task_passing(tmp_path):
              "sweep": {"samples": 500, "chunk": 500, "threshold": 0.95, "grid": {"train.batch_size": [8, 16]}}}
     summary = substrate.sweep(table, tmp_path, executor="serial", progress=False, runner=_AllPass())
     assert summary["status"] == {"ok": 1000} and (tmp_path / "yield.png").stat().st_size > 0
+
+
+def test_sweep_file_names_its_runner(tmp_path, capsys):
+    """[sweep] runner = "tline-batch" gives the CLI the batched circuit runner; an unknown name is refused."""
+    path = tmp_path / "sweep.toml"
+    body = ('[data]\nname = "xor"\nn_samples = 60\n[network]\nsizes = [2, 4, 2]\n[port]\nkind = "resistive"\n'
+            'resistance = 2.0\n[train]\nepochs = 2\nbatch_size = 42\nschedule = "separated"\ngradient_check = false\n'
+            '[sweep]\nsamples = 4\nchunk = 4\nrunner = "{}"\n')
+    path.write_text(body.format("tline-batch"))
+    assert cli(["sweep", str(path), "--out", str(tmp_path / "o"), "--executor", "serial", "--no-progress"]) == 0
+    _, rows = read_results(tmp_path / "o" / "results.csv")
+    assert all(row["energy"] == "" and row["steps"] == "2" for row in rows.values())  # circuit rows: delays, no energy
+    path.write_text(body.format("spice"))
+    assert cli(["sweep", str(path), "--out", str(tmp_path / "p"), "--executor", "serial", "--no-progress"]) == 2
+    assert "sweep.runner = 'spice' is unknown; valid: ['tline-batch', 'train']" in capsys.readouterr().err

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ConfigurationError
 from ..io import write_json, write_text
 from .executors import executor_kind
-from .runners import METRICS, TrainRunner, run_chunk
+from .runners import METRICS, RUNNERS, run_chunk
 from .spec import load_sweep
 
 __all__ = ["sweep", "read_results", "FILES"]
@@ -144,7 +144,7 @@ def sweep(source, out, *, executor="local", workers: int | None = None, schedule
     progress : bool
         Progress bar with tasks done, rate and ETA (tqdm) on stderr.
     runner : Runner, optional
-        What runs a chunk (default :class:`~substrate.sweeps.runners.TrainRunner`).
+        What runs a chunk (default: the one ``[sweep] runner`` names, :class:`~substrate.sweeps.runners.TrainRunner` unless set).
 
     Returns
     -------
@@ -192,7 +192,7 @@ def sweep(source, out, *, executor="local", workers: int | None = None, schedule
         for name in FILES:
             (out / name).unlink(missing_ok=True)
     todo = [task for task in spec.tasks if task.index not in rows]
-    runner = TrainRunner() if runner is None else runner
+    runner = RUNNERS[spec.runner]() if runner is None else runner
     provenance = _provenance()
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -23,7 +23,7 @@ from ..errors import SubstrateError
 from ..learning.config import build
 from ..learning.trainer import train
 
-__all__ = ["Runner", "TrainRunner", "TLineBatchRunner", "TaskTimeout", "run_chunk", "METRICS", "STATUSES"]
+__all__ = ["Runner", "TrainRunner", "TLineBatchRunner", "RUNNERS", "TaskTimeout", "run_chunk", "METRICS", "STATUSES"]
 
 #: result columns every runner fills (``None`` where a substrate does not report the quantity)
 METRICS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy", "gradient_error", "energy", "steps")
@@ -169,6 +169,10 @@ class TLineBatchRunner(Runner):
                                             if loss.name == "cross_entropy" and y.ndim == 1 else None)
             rows.append(row)
         return rows
+
+
+#: the runners a sweep file can name (``[sweep] runner``)
+RUNNERS = {"train": TrainRunner, "tline-batch": TLineBatchRunner}
 
 
 def run_chunk(runner: Runner, tasks, time_limit: float) -> list[dict]:

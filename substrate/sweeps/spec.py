@@ -158,7 +158,8 @@ def _check_key(where: str, key) -> str:
     return key
 
 
-_SWEEP_KEYS = ("samples", "seed", "seed_keys", "time_limit", "chunk", "threshold", "yield_axis", "grid", "random")
+_SWEEP_KEYS = ("samples", "seed", "seed_keys", "time_limit", "chunk", "threshold", "yield_axis", "grid", "random",
+               "runner")
 
 
 class SweepSpec:
@@ -177,6 +178,9 @@ class SweepSpec:
     random : dict
         Dotted key -> :class:`Distribution`.
     samples, seed, chunk : int
+    runner : str
+        What runs a chunk: ``"train"`` (:class:`~substrate.sweeps.runners.TrainRunner`, default) or
+        ``"tline-batch"`` (:class:`~substrate.sweeps.runners.TLineBatchRunner`).
     seed_keys : list of str
     time_limit : float
         Seconds per task.
@@ -201,6 +205,11 @@ class SweepSpec:
         self.samples = _integer("sweep.samples", sweep.get("samples", 1), 1)
         self.seed = _integer("sweep.seed", sweep.get("seed", 0), 0)
         self.chunk = _integer("sweep.chunk", sweep.get("chunk", 1), 1)
+        from .runners import RUNNERS
+
+        self.runner = check_type("sweep.runner", sweep.get("runner", "train"), str)
+        if self.runner not in RUNNERS:
+            raise ConfigurationError(f"sweep.runner = {self.runner!r} is unknown; valid: {sorted(RUNNERS)}")
         self.time_limit = check_range("sweep.time_limit", check_type("sweep.time_limit", sweep.get("time_limit", 600.0),
                                                                      (int, float)), 0.0, None, low_inclusive=False)
         self.threshold = check_range("sweep.threshold", check_type("sweep.threshold", sweep.get("threshold", 0.95),
@@ -281,7 +290,7 @@ class SweepSpec:
     def to_dict(self) -> dict:
         """The resolved sweep (JSON-ready): base config and every setting with its default filled in."""
         return {
-            "base": self.base, "samples": self.samples, "seed": self.seed, "chunk": self.chunk,
+            "base": self.base, "samples": self.samples, "seed": self.seed, "chunk": self.chunk, "runner": self.runner,
             "time_limit": self.time_limit, "threshold": self.threshold, "yield_axis": self.yield_axis,
             "seed_keys": self.seed_keys, "grid": self.grid,
             "random": {key: law.to_dict() for key, law in self.random.items()},
