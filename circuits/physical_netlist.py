@@ -18,7 +18,7 @@ from substrate.network import get_loss
 from . import expressions as ex
 from .netlist import PWL, BSource, Capacitor, Netlist, Resistor, TLine, Tran, VoltageSource
 from .physical import Circuit, port_resistance
-from .realize import _PRECISE, Circuit as Realised, _dense, _weight
+from .realize import _PRECISE, Circuit as Realised, _dense, _junction_unit, _weight
 from .spice import format_number as num
 
 __all__ = ["pipelined_trainer"]
@@ -170,17 +170,8 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
                 forward_noise = hum(0, k, i, n)
                 emitted = stub(f"so{tag}", f"0.5*v(f{tag})", delay, stub_amplitude)  # the emitted wave, noise included
                 port = pad(f"t{tag}", f"r{tag}", circuit.line_gain)  # the line's loss, at its far end
-                elements += [
-                    BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
-                    BSource(f"B_f{tag}", f"f{tag}", "0", "V",
-                            f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}{forward_noise}"),
-                    Resistor(f"R_f{tag}", f"f{tag}", f"l{tag}", z0),
-                    TLine(f"T{tag}", f"l{tag}", "0", f"r{tag}", "0", z0, td),
-                    Resistor(f"R_g{tag}", f"g{tag}", port, z0),
-                    BSource(f"B_a{tag}", f"a{tag}", "0", "V", f"v({port})-0.5*v(g{tag})"),
-                    BSource(f"B_s{tag}", f"s{tag}", "0", "V", f"v(l{tag})-0.5*v(f{tag})"),
-                    BSource(f"B_d{tag}", f"d{tag}", "0", "V", f"{_slope_of_value(f, emitted)}*v(s{tag})"),
-                ]
+                elements += _junction_unit(tag, z, f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}{forward_noise}",
+                                           port, _slope_of_value(f, emitted), z0, td)
                 for j in range(layer.n_in):
                     efforts[k - 1][i][j].append(f"v(d{tag})*{stored[j]}")
                 efforts[k - 1][i][layer.n_in].append(f"v(d{tag})")

@@ -407,6 +407,26 @@ def _weight(k, i, j):
 
 
 # --- transmission-line trainer ---------------------------------------------------------------------
+def _junction_unit(tag: str, z: str, forward: str, far: str, slope: str, z0: float, td: float) -> list:
+    """The elements of one unit of a T-line trainer junction (layer, unit and sample in ``tag``).
+
+    ``z`` is the pre-activation expression, ``forward`` the source driving the line through its matched
+    ``z0`` (twice the emitted forward wave), ``far`` the node where the line's far end meets the
+    backward source (the line's own end, or an attenuator pad behind it), ``slope`` the expression
+    multiplying the arriving sensitivity ``v(s<tag>)`` into the backward wave ``d<tag>``.
+    """
+    return [
+        BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
+        BSource(f"B_f{tag}", f"f{tag}", "0", "V", forward),
+        Resistor(f"R_f{tag}", f"f{tag}", f"l{tag}", z0),
+        TLine(f"T{tag}", f"l{tag}", "0", f"r{tag}", "0", z0, td),
+        Resistor(f"R_g{tag}", f"g{tag}", far, z0),
+        BSource(f"B_a{tag}", f"a{tag}", "0", "V", f"v({far})-0.5*v(g{tag})"),
+        BSource(f"B_s{tag}", f"s{tag}", "0", "V", f"v(l{tag})-0.5*v(f{tag})"),
+        BSource(f"B_d{tag}", f"d{tag}", "0", "V", f"{slope}*v(s{tag})"),
+    ]
+
+
 def tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, z0: float = 50.0, td: float = 1e-9,
                   t_stop: float | None = None, steps_per_td: int = 20, port_resistance: float | None = None,
                   capacitance: float = 1e-9, leak_resistance: float | None = None,
@@ -490,16 +510,8 @@ def tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, z0: 
             for i in range(layer.n_out):
                 tag = f"{k}_{i}_s{n}"
                 z = ex.linear([_weight(k, i, j) for j in range(layer.n_in)], arriving, f"v(b{k}_{i})")
-                elements += [
-                    BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
-                    BSource(f"B_f{tag}", f"f{tag}", "0", "V", f"2*{ex.activation(f, f'v(z{tag})')}"),
-                    Resistor(f"R_f{tag}", f"f{tag}", f"l{tag}", z0),
-                    TLine(f"T{tag}", f"l{tag}", "0", f"r{tag}", "0", z0, td),
-                    Resistor(f"R_g{tag}", f"g{tag}", f"r{tag}", z0),
-                    BSource(f"B_a{tag}", f"a{tag}", "0", "V", f"v(r{tag})-0.5*v(g{tag})"),
-                    BSource(f"B_s{tag}", f"s{tag}", "0", "V", f"v(l{tag})-0.5*v(f{tag})"),
-                    BSource(f"B_d{tag}", f"d{tag}", "0", "V", f"{ex.slope(f, f'v(z{tag})')}*v(s{tag})"),
-                ]
+                elements += _junction_unit(tag, z, f"2*{ex.activation(f, f'v(z{tag})')}", f"r{tag}",
+                                           ex.slope(f, f"v(z{tag})"), z0, td)
                 for j in range(layer.n_in):
                     efforts[k - 1][i][j].append(f"v(d{tag})*{arriving[j]}")
                 efforts[k - 1][i][layer.n_in].append(f"v(d{tag})")
