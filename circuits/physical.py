@@ -27,7 +27,7 @@ from substrate.errors import ConfigurationError, NumericalError, check_range, ch
 from substrate.network import get_loss
 
 from .junctions import LOSS_CODES, Layout
-from .schedule_engine import HOLD, LIVE, OPEN, SAMPLE, run_schedule
+from .schedule_engine import HOLD, LIVE, LOOP_ITERATIONS, OPEN, SAMPLE, run_schedule
 
 __all__ = ["Circuit", "TLineSession", "port_resistance", "learning_rate", "integration_window", "CIRCUIT_KEYS"]
 
@@ -44,6 +44,7 @@ _SCHEMA = {
     "amplifier_gain": ((int, float), 1.0, None, True, True, "V/V open loop"),
     "noise_rms": ((int, float), 0.0, None, True, True, "V"),
     "line_attenuation_db": ((int, float), 0.0, None, True, True, "dB per line delay"),
+    "source_resistance": ((int, float), 0.0, None, False, True, "ohm"),
     "seed": (int, 0, None, True, True, ""),
 }
 #: the keys of a ``[circuit]`` table
@@ -89,6 +90,13 @@ class Circuit:
         and delay stubs) passes its waves attenuated by ``A = 10^(-dB/20)`` per delay, both ways and
         without distortion; it is realised (here and in the netlist) as a lossless line with a matched
         attenuator pad at its far end, which has the same terminal waves as a distortionless line.
+    source_resistance : float, optional
+        Non-ideality: junction impedance mismatch. Every junction source resistor (both ends of every
+        link, the loss port, the delay stubs' sources) is ``source_resistance`` ohm (> 0; default ``z0``:
+        matched) while the lines stay ``z0`` and the junctions still read ``v(end) - v(source)/2``. Each
+        end then reflects ``G = (Rs - z0)/(Rs + z0)`` (:attr:`reflection`) of the arriving wave and its
+        read-out carries ``-G`` times its own source: an algebraic loop through the junctions
+        (:func:`circuits.schedule_engine.junction_ends`).
     seed : int
         Seeds the drawn tolerances and the noise.
     """
@@ -104,6 +112,7 @@ class Circuit:
     amplifier_gain: float | None = None
     noise_rms: float = 0.0
     line_attenuation_db: float = 0.0
+    source_resistance: float | None = None
     seed: int = 0
 
     @classmethod
@@ -139,6 +148,18 @@ class Circuit:
     def line_gain(self) -> float:
         """Amplitude factor of one line delay, ``10^(-line_attenuation_db / 20)``."""
         return 10.0 ** (-self.line_attenuation_db / 20.0)
+
+    @property
+    def reflection(self) -> float:
+        """Reflection coefficient ``(Rs - z0)/(Rs + z0)`` of every junction end (0 when matched)."""
+        if self.source_resistance is None:
+            return 0.0
+        return (self.source_resistance - self.z0) / (self.source_resistance + self.z0)
+
+    @property
+    def junction_resistance(self) -> float:
+        """Source resistance of every junction end in ohm (``z0`` when matched)."""
+        return self.z0 if self.source_resistance is None else float(self.source_resistance)
 
     def capacitances(self, n_params: int) -> np.ndarray:
         """Each port's capacitance in F, drawn with ``capacitor_tolerance`` (parameter order)."""
@@ -319,7 +340,16 @@ class TLineSession:
                             False, self.cap, float(self.circuit.z0), float(self.circuit.td), self.ring_f, self.ring_b,
                             self.stub_in, self.stub_out, self.intervals, record_every * per_update, records,
                             self.ledger, self.heat, self.circuit.closed_loop_gain, noise[0], noise[1],
-                            self.circuit.line_gain, self.circuit.line_gain ** self.delays.astype(float))
+                            self.circuit.line_gain, self.circuit.line_gain ** self.delays.astype(float),
+                            self.circuit.reflection)
+        if code < -1:
+            step = self.intervals - code - 2
+            raise NumericalError(f"the junction loop of mismatched ends (circuit.source_resistance = "
+                                 f"{self.circuit.source_resistance!r} ohm, reflection {self.circuit.reflection:.3g}) did "
+                                 f"not converge at t = {step * self.circuit.td!r} s (interval {step}) in "
+                                 f"{LOOP_ITERATIONS} iterations: its loop gain is near or above 1 (e.g. |reflection| "
+                                 "times the largest singular value of a linear layer's weights); above 1 the circuit "
+                                 "with any small equal delay in its junctions is unstable")
         if code >= 0:
             raise NumericalError(f"parameters became non-finite at t = {(self.intervals + code) * self.circuit.td!r} s "
                                  f"(interval {self.intervals + code})")

@@ -81,7 +81,9 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         ``td`` (s), ``z0`` (ohm), ``port_capacitance`` (F) and the non-idealities ``leak_resistance``
         (ohm), ``capacitor_tolerance`` (drawn capacitors), ``amplifier_gain`` (every junction source and
         the loss port times ``A / (1 + A)``), ``line_attenuation_db`` (a matched T attenuator at the far
-        end of every line and stub: series arms ``z0 (1 - A)/(1 + A)``, shunt ``2 z0 A / (1 - A^2)``).
+        end of every line and stub: series arms ``z0 (1 - A)/(1 + A)``, shunt ``2 z0 A / (1 - A^2)``),
+        ``source_resistance`` (every junction source resistor ``R_f``, ``R_g`` and the stubs' ``R_..._i``;
+        the lines, pads and stub terminations stay ``z0``).
     lr : float
         Port learning rate, realised as ``R = td / (lr C)``.
     beta : float
@@ -108,6 +110,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         raise ConfigurationError(f"x {x.shape} and target {target.shape} must be (n_batches, batch, n) with equal "
                                  "n_batches and batch")
     td, z0, C = circuit.td, circuit.z0, circuit.port_capacitance
+    rs = circuit.junction_resistance  # every junction source resistor: the link ends, the loss port, the stubs
     steps_per_td = int(check_range("steps_per_td", steps_per_td, 1, 10_000))
     ramp = td * 1e-5 if ramp is None else check_range("ramp", ramp, 0.0, td / 10, low_inclusive=False)
     n_b, batch = x.shape[:2]
@@ -150,7 +153,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     def stub(name, value, delay, amplitude):
         """A matched line of ``delay`` s carrying ``value`` (attenuated by ``amplitude``); the far-end expression."""
         elements.extend([BSource(f"B_{name}", f"{name}_i", "0", "V", f"2*({value})"),
-                         Resistor(f"R_{name}_i", f"{name}_i", f"{name}_l", z0),
+                         Resistor(f"R_{name}_i", f"{name}_i", f"{name}_l", rs),
                          TLine(f"T_{name}", f"{name}_l", "0", f"{name}_o", "0", z0, delay)])
         end = pad(name, f"{name}_o", amplitude)
         elements.append(Resistor(f"R_{name}_o", end, "0", z0))
@@ -171,7 +174,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
                 emitted = stub(f"so{tag}", f"0.5*v(f{tag})", delay, stub_amplitude)  # the emitted wave, noise included
                 port = pad(f"t{tag}", f"r{tag}", circuit.line_gain)  # the line's loss, at its far end
                 elements += _junction_unit(tag, z, f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}{forward_noise}",
-                                           port, _slope_of_value(f, emitted), z0, td)
+                                           port, _slope_of_value(f, emitted), z0, td, rs)
                 for j in range(layer.n_in):
                     efforts[k - 1][i][j].append(f"v(d{tag})*{stored[j]}")
                 efforts[k - 1][i][layer.n_in].append(f"v(d{tag})")
