@@ -35,6 +35,7 @@ LEVELS = {
     "leak_resistance": ((1e8, 1e6, 1e5), "ohm (C = 1 pF)"),
     "noise_rms": ((1e-5, 1e-2, 1e-1), "V (thermal at 300 K, 50 ohm, 1 ns: 1e-5)"),
     "line_attenuation_db": ((0.1, 1.0, 3.0), "dB per line delay"),
+    "source_resistance": ((50.5, 52.5, 60.0), "ohm on z0 = 50 ohm lines (1 %, 5 %, 20 % mismatch)"),
 }
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "physical_nonideal.png"
 

@@ -214,8 +214,8 @@ def test_exported_mismatched_pipelined_trainer_matches_the_native_engine_in_ngsp
     on_grid = np.array([np.interp(np.arange(len(x) + 1) * circuit.td, result.time, c) for c in spice.T]).T
     span = np.ptp(trajectory, axis=0)
     assert np.all(span > 0)
-    # the mismatch matters on this window (the matched circuit's trajectory is far off) ...
-    assert np.max(np.abs(matched_trajectory - trajectory) / span) > 1e-2
+    # the mismatch matters on this window (the matched circuit's trajectory is 1.3 ranges off) ...
+    assert np.max(np.abs(matched_trajectory - trajectory) / span) > 0.1
     # ... and ngspice follows it: first order in its step (2.4e-4, 1.2e-4, 4.4e-5, 2.4e-5 of each parameter's
     # range at 20, 40, 100, 200 steps per delay); the acceptance asks 1e-4 over >= 3 minibatches (here 10)
     assert np.max(np.abs(on_grid - trajectory) / span) <= 1e-4
