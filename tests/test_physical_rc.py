@@ -227,6 +227,29 @@ def test_rc_is_a_circuit_substrate_with_its_own_circuit_table():
         TLine({"tau": 1e-6})
 
 
+def test_substrate_train_cli_with_an_rc_circuit_table_writes_the_ledger(tmp_path):
+    """``substrate train`` with ``substrate = "rc"`` and its own ``[circuit]`` keys (1 epoch on digits)."""
+    import json
+
+    from substrate.cli import main
+
+    config = tmp_path / "digits.toml"
+    config.write_text('[data]\nname = "digits"\n[network]\nsizes = [64, 32, 10]\n[port]\nkind = "resistive"\n'
+                      'resistance = 2.0\n[train]\nsubstrate = "rc"\nschedule = "separated"\nepochs = 1\n'
+                      'batch_size = 32\n'
+                      '[circuit]\ntau = 2e-6\nsettle_taus = 30\ngate_taus = 2\n', encoding="utf-8")
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    summary, history = metrics["summary"], metrics["history"]
+    assert summary["substrate"] == "rc" and summary["circuit"]["tau"] == 2e-6
+    assert summary["physical_time_s"] == pytest.approx(summary["steps"] * 32 * 2e-6, rel=1e-12)  # (30 + 2) tau
+    assert summary["gradient_latency_s"] == pytest.approx(30 * 2e-6, rel=1e-15)
+    assert summary["energy_balance_error"] <= 1e-6
+    assert summary["test_accuracy"] > 0.85  # gradient descent at lr 0.5, one epoch: measured 0.92
+    assert len(history["energy_per_update_j"]) == 2 and history["energy_per_update_j"][0] is None
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["circuit"]["settle_taus"] == 30
+
+
 @pytest.mark.parametrize("table, message", [
     ({"tau": -1e-6}, r"circuit.tau = -1e-06 is outside the valid range \(0.0, inf\] \(s\)"),
     ({"node_capacitance": 0.0}, r"circuit.node_capacitance = 0.0 is outside the valid range \(0.0, inf\] \(F\)"),
