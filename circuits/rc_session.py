@@ -229,7 +229,7 @@ class RCSession:
         return nodes + 0.5 * float(np.sum(self.cap[:, 0] * self.state[:, 0] ** 2))
 
     def port_heat(self) -> np.ndarray:
-        """Energy dissipated so far in the port resistors of each parameter array (aligned with ``net.params``), in J."""
+        """Energy dissipated so far in J in the port resistors of each parameter array (aligned with ``net.params``)."""
         return np.array([p.sum() for p in self.layout.unpack(self.heat[:, None])])
 
     def energy(self) -> dict:

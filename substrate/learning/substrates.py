@@ -26,7 +26,8 @@ from ..ports import Resistive
 from .history import History
 from .schedules import Pipelined, Separated
 
-__all__ = ["Substrate", "CircuitSubstrate", "Worldsheet", "DyadicRC", "TLine", "RC", "SUBSTRATES", "get_substrate", "PHYSICAL_FIELDS"]
+__all__ = ["Substrate", "CircuitSubstrate", "Worldsheet", "DyadicRC", "TLine", "RC", "SUBSTRATES", "get_substrate",
+           "PHYSICAL_FIELDS"]
 
 #: History fields only a circuit substrate fills (None for the iterations)
 PHYSICAL_FIELDS = ("physical_time_s", "gradient_latency_s", "energy_per_update_j", "energy_injected_j",
@@ -127,7 +128,7 @@ class CircuitSubstrate(Substrate):
 
     @classmethod
     def read_circuit(cls, table: dict | None):
-        """Validate a ``[circuit]`` table for this substrate; a key of another circuit substrate is refused naming it."""
+        """Validate a ``[circuit]`` table for this substrate (a key of another circuit substrate is refused, named)."""
         own = {field.name for field in fields(cls.realisation())}
         for key, value in (table.items() if isinstance(table, dict) else ()):
             owners = [name for name, kind in SUBSTRATES.items() if kind.integrates_ports and kind is not cls
