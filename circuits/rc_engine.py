@@ -118,9 +118,9 @@ def _node_power(emit, waves, tau, node_cap, weight, ledger):
 
 
 @njit(cache=True, error_model="numpy")
-def run_rc_schedule(table, activations, loss_code, beta, tau, xs, targets, source, gate, hs, waves, state, held, rate,
-                    cap, node_cap, record_every, record_params, ledger, heat):
-    """Advance the RC trainer over ``len(source)`` RK4 steps, its sources switching per minibatch.
+def run_rc_schedule(table, activations, loss_code, beta, tau, xs, targets, gate, hs, waves, state, held, rate, cap,
+                    node_cap, record_every, record_params, ledger, heat):
+    """Train the RC trainer on the minibatches ``xs`` one after another, each held for one period of RK4 steps.
 
     Parameters
     ----------
@@ -128,14 +128,15 @@ def run_rc_schedule(table, activations, loss_code, beta, tau, xs, targets, sourc
     beta, tau : ndarray, shape (C,)
         Loss-port gain and node time constant ``R C`` in s per lane (``C`` = batch lanes, one instance).
     xs, targets : ndarray, shape (n_batches, n_0, C) and (n_batches, n_L, C)
-        Source values of each minibatch.
-    source, gate : int64 arrays, shape (steps,)
-        Per step: the minibatch driving the input and loss-port sources, and the port
-        switch (:data:`~circuits.schedule_engine.OPEN` no port current, ``LIVE`` integrating the live
-        effort, ``HOLD`` integrating the held effort, ``SAMPLE`` sampling the effort at the step's start, then
-        holding). Sources and gates switch only between steps, so RK4 keeps its fourth order.
-    hs : ndarray, shape (steps,)
-        Length of each step in s (a graded grid: fine after each switch, coarse once the transient decayed).
+        Source values of each minibatch, applied in turn (one update each).
+    gate : int64 array, shape (S,)
+        The port switch in each step of an update's period (:data:`~circuits.schedule_engine.OPEN` no port
+        current, ``LIVE`` integrating the live effort, ``HOLD`` integrating the held effort, ``SAMPLE``
+        sampling the effort at the step's start, then holding). Sources and gates switch only between
+        steps, so RK4 keeps its fourth order.
+    hs : ndarray, shape (S,)
+        Length of each step of the period in s (a graded grid: fine after each switch, coarse once the
+        transient has decayed).
     waves : ndarray, shape (2, N, C)
         Node voltages ``a+`` and ``a-`` in V; advanced in place (carried over between calls).
     state : ndarray, shape (P, 1)
@@ -147,7 +148,7 @@ def run_rc_schedule(table, activations, loss_code, beta, tau, xs, targets, sourc
     node_cap : float
         Node capacitance in F (energy ledger only).
     record_every : int
-        Record the parameters after every ``record_every``-th step into ``record_params`` (R, P).
+        Record the parameters after every ``record_every``-th update into ``record_params`` (R, P).
     ledger : ndarray, shape (7,)
         Energies added in J, indexed as :func:`~circuits.schedule_engine.run_schedule`'s: ``[0]`` node
         sources, ``[1]`` node resistors, ``[3]`` port sources, ``[4]`` port resistors (``[2]``, ``[5]``, ``[6]``:
@@ -158,7 +159,7 @@ def run_rc_schedule(table, activations, loss_code, beta, tau, xs, targets, sourc
     Returns
     -------
     int
-        The failing step (non-finite parameters) or -1.
+        The failing update (non-finite parameters after it, counted from 1) or -1.
     """
     n_params = held.shape[0]
     lanes = waves.shape[2]
@@ -174,8 +175,9 @@ def run_rc_schedule(table, activations, loss_code, beta, tau, xs, targets, sourc
     flat_w, flat_tw, flat_kw = waves.reshape(waves.size), trial_w.reshape(waves.size), kw.reshape((4, waves.size))
     flat_s, flat_ts, flat_ks = state.reshape(state.size), trial_s.reshape(state.size), ks.reshape((4, state.size))
     replicated = False  # theta holds the present parameters (they stay put while the ports are open)
-    for m in range(source.shape[0]):
-        x, target, mode, h = xs[source[m]], targets[source[m]], gate[m], hs[m]
+    for m in range(xs.shape[0] * gate.shape[0]):
+        update, j = divmod(m, gate.shape[0])
+        x, target, mode, h = xs[update], targets[update], gate[j], hs[j]
         live = mode == LIVE
         for stage in range(4):
             _combine(flat_w, h, _TABLEAU[stage], flat_kw, flat_tw)
@@ -200,11 +202,12 @@ def run_rc_schedule(table, activations, loss_code, beta, tau, xs, targets, sourc
         _combine(flat_s, h, _TABLEAU[_STEP], flat_ks, flat_ts)
         _copy(trial_w, waves)
         _copy(trial_s, state)
-        for q in range(n_params):
-            if not np.isfinite(state[q, 0]):
-                return m + 1
-        if (m + 1) % record_every == 0:
-            r = (m + 1) // record_every - 1
+        if j == gate.shape[0] - 1:
             for q in range(n_params):
-                record_params[r, q] = state[q, 0]
+                if not np.isfinite(state[q, 0]):
+                    return update + 1
+            if (update + 1) % record_every == 0:
+                r = (update + 1) // record_every - 1
+                for q in range(n_params):
+                    record_params[r, q] = state[q, 0]
     return -1

@@ -263,25 +263,22 @@ class RCSession:
         n_b = len(x)
         xs = np.ascontiguousarray(np.swapaxes(x, 1, 2), dtype=float)
         ts = np.ascontiguousarray(np.swapaxes(target, 1, 2), dtype=float)
-        per_update = len(self.hs)
         gating = np.cumsum(self.opens) > 0  # the steps of the gate
         if self.circuit.sample_and_hold:
-            period = np.where(self.opens, SAMPLE, np.where(gating, HOLD, OPEN))
+            gate = np.where(self.opens, SAMPLE, np.where(gating, HOLD, OPEN))
         else:
-            period = np.where(gating, LIVE, OPEN)
-        gate = np.tile(period, n_b)
-        hs = np.tile(self.hs, n_b)
-        source = np.repeat(np.arange(n_b), per_update)
+            gate = np.where(gating, LIVE, OPEN)
         record_every = n_b if record_every is None else int(record_every)
         records = np.empty((n_b // record_every, self.layout.n_params))
         code = run_rc_schedule(self.layout.table, self.layout.activations, LOSS_CODES[self.loss.name], self.beta,
-                               self.tau, xs, ts, source.astype(np.int64), gate.astype(np.int64), hs, self.waves,
-                               self.state, self.held, self.rate, self.cap, float(self.circuit.node_capacitance),
-                               record_every * per_update, records, self.ledger, self.heat)
+                               self.tau, xs, ts, gate.astype(np.int64), self.hs, self.waves, self.state, self.held,
+                               self.rate, self.cap, float(self.circuit.node_capacitance), record_every, records,
+                               self.ledger, self.heat)
+        period = float(self.hs.sum())
         if code >= 0:
-            raise NumericalError(f"parameters became non-finite at t = {self.time + float(hs[:code].sum())!r} s "
-                                 f"(step {code} of this run)")
-        self.time += float(hs.sum())
+            raise NumericalError(f"parameters became non-finite at t = {self.time + code * period!r} s "
+                                 f"(update {self.updates + code})")
+        self.time += n_b * period
         self.updates += n_b
         return records
 
