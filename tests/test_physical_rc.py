@@ -196,7 +196,7 @@ def test_settled_nodes_are_the_forward_and_backward_pass_and_store_their_energy(
 # --- the substrate: digits, the interface and bad [circuit] tables ---------------------------------------
 def test_digits_on_the_rc_substrate_reaches_95_percent():
     """64-32-10 tanh, cross-entropy, batch 32, lr 0.5 (Resistive(2)), 10 epochs: gradient descent in the circuit
-    (measured 0.963, the same accuracies epoch by epoch as plain gradient descent; about 60 s on one core)."""
+    (measured 0.963, the same accuracies epoch by epoch as plain gradient descent; 37-60 s of wall time)."""
     net = MLP([64, 32, 10], "tanh", "identity", seed=0)
     history = train(net, "digits", substrate="rc", schedule="separated", port=Resistive(2.0), epochs=10,
                     batch_size=32, gradient_check=True)
