@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from substrate.errors import ConfigurationError, NumericalError, check_range
+from substrate.errors import ConfigurationError, NumericalError, ShapeError, check_range
 from substrate.network import get_loss
 
 from .junctions import LOSS_CODES, Layout
@@ -260,6 +260,14 @@ class RCSession:
         Each minibatch is held ``settle_taus + gate_taus`` time constants, the ports open while it settles.
         Returns the flat parameters after every ``record_every`` updates (default: after the last), (R, P).
         """
+        x, target = np.asarray(x, dtype=float), np.asarray(target, dtype=float)
+        sizes = self.layout.sizes
+        for name, array, width in (("x", x, sizes[0]), ("target", target, sizes[-1])):
+            if array.ndim != 3 or array.shape[1:] != (self.batch, width) or len(array) != len(x):
+                raise ShapeError(f"{name} has shape {array.shape}; expected ({len(x)}, {self.batch}, {width}) "
+                                 "(minibatches, batch_size, units)")
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(target))):
+            raise ConfigurationError("x and target must be finite")
         n_b = len(x)
         xs = np.ascontiguousarray(np.swapaxes(x, 1, 2), dtype=float)
         ts = np.ascontiguousarray(np.swapaxes(target, 1, 2), dtype=float)

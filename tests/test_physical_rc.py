@@ -9,7 +9,7 @@ from scipy.linalg import expm
 from circuits.junctions import LOSS_CODES, Layout, field_scratch, junction_field
 from circuits.rc_session import RCCircuit, RCSession, rc_frozen_efforts
 from substrate import MLP, backprop
-from substrate.errors import ConfigurationError
+from substrate.errors import ConfigurationError, ShapeError
 from substrate.learning import train
 from substrate.learning.config import resolve
 from substrate.learning.substrates import RC, TLine, get_substrate
@@ -191,6 +191,18 @@ def test_settled_nodes_are_the_forward_and_backward_pass_and_store_their_energy(
     assert ledger["stored_j"] == pytest.approx(stored, rel=1e-12)
     assert ledger["port_sources_j"] == 0.0 and ledger["port_resistors_j"] == 0.0  # frozen: no port current
     assert ledger["energy_balance_error"] <= 1e-6  # the RK4 quadrature of the node powers: measured 4e-7
+
+
+def test_session_refuses_minibatches_of_the_wrong_shape_before_running():
+    session = RCSession(MLP([3, 4, 2], seed=0), "mse", RCCircuit(), 0.1, 2)
+    before = session.state.copy()
+    with pytest.raises(ShapeError, match=r"x has shape \(1, 3, 3\); expected \(1, 2, 3\)"):
+        session.run(np.zeros((1, 3, 3)), np.zeros((1, 3, 2)))
+    with pytest.raises(ShapeError, match=r"target has shape \(1, 2, 3\); expected \(1, 2, 2\)"):
+        session.run(np.zeros((1, 2, 3)), np.zeros((1, 2, 3)))
+    with pytest.raises(ConfigurationError, match="must be finite"):
+        session.run(np.full((1, 2, 3), np.nan), np.zeros((1, 2, 2)))
+    assert np.array_equal(session.state, before) and session.physical_time == 0.0
 
 
 # --- the substrate: digits, the interface and bad [circuit] tables ---------------------------------------
