@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.linalg import expm
@@ -291,6 +293,22 @@ def test_settle_shorter_than_2l_is_refused_for_sample_and_hold_ports(tmp_path):
     with pytest.raises(ConfigurationError, match="pipelined minibatches would blend"):
         train(MLP([2, 8, 2], seed=0), "xor", substrate="rc", schedule="pipelined", port=Resistive(10.0),
               run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("substrate, table, message", [
+    ("rc", 'settle_taus = 3', r"circuit.settle_taus = 3 is outside the valid range \[4, inf\)"),
+    ("tline", 'settle_delays = 3', r"circuit.settle_delays = 3 is outside the valid range \[4, inf\)"),
+])
+def test_cli_refuses_a_settle_shorter_than_2l_before_writing_the_run_directory(tmp_path, capsys, substrate, table,
+                                                                               message):
+    from substrate.cli import main
+
+    config = tmp_path / "xor.toml"
+    config.write_text(f'[data]\nname = "xor"\n[port]\nkind = "resistive"\nresistance = 10.0\n[train]\n'
+                      f'substrate = "{substrate}"\nschedule = "separated"\n[circuit]\n{table}\n', encoding="utf-8")
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "run").exists()
 
 

@@ -264,7 +264,7 @@ def build(config: dict):
     net = MLP(sizes, network["activation"], network["output_activation"], seed=network["seed"])
     port = port_from_config(config["port"])
     medium = get_substrate(options["substrate"], config.get("circuit"))
-    medium.check(schedule, port)
+    medium.check(schedule, port, depth)
     if medium.integrates_ports:
         options["circuit"] = medium.circuit.to_config()
     return net, dataset, port, options

@@ -51,8 +51,9 @@ class Substrate:
     schedules: tuple[str, ...] = ()
     integrates_ports = False
 
-    def check(self, schedule: str, port) -> None:
-        """Refuse a schedule or port this substrate cannot run (:class:`ConfigurationError`), before any work."""
+    def check(self, schedule: str, port, depth: int | None = None) -> None:
+        """Refuse a schedule, port or (given the network's ``depth``) realisation this substrate cannot run
+        (:class:`ConfigurationError`), before any work."""
         if schedule not in self.schedules:
             raise ConfigurationError(f"substrate = {self.name!r} runs only the schedules {list(self.schedules)}, "
                                      f"got schedule = {schedule!r}")
@@ -138,12 +139,17 @@ class CircuitSubstrate(Substrate):
                                          f"substrate = {cls.name!r}; valid: {sorted(own)}")
         return cls.realisation().from_config(table)
 
-    def check(self, schedule, port) -> None:
-        super().check(schedule, port)
+    def check(self, schedule, port, depth=None) -> None:
+        super().check(schedule, port, depth)
+        if depth is not None:
+            self.check_depth(schedule, depth)
         if type(port) is not Resistive or port.bounds is not None or port.leak or port.resistance_tolerance:
             raise ConfigurationError(f"port = {port!r}: the {self.name} substrate realises resistive ports without "
                                      "bounds, levels, leak or tolerance (a capacitor charged through R; its "
                                      "non-idealities are [circuit] keys); use Resistive(R)")
+
+    def check_depth(self, schedule: str, depth: int) -> None:
+        """Refuse a realisation that cannot run a depth-``depth`` network on ``schedule`` (e.g. a short settle)."""
 
     def session(self, net, loss: str, schedule: str, lr: float, batch_size: int, beta: float):
         """A circuit session training ``net`` (read, not modified) in physical time."""
@@ -242,6 +248,10 @@ class TLine(CircuitSubstrate):
 
         return Circuit
 
+    def check_depth(self, schedule, depth):
+        if schedule == "separated":
+            self.circuit.settle(depth)
+
     def session(self, net, loss, schedule, lr, batch_size, beta):
         from circuits.physical import TLineSession
 
@@ -272,18 +282,21 @@ class RC(CircuitSubstrate):
     name = "rc"
     schedules = ("separated",)
 
-    def check(self, schedule, port) -> None:
+    def check(self, schedule, port, depth=None) -> None:
         if schedule not in self.schedules:
             raise ConfigurationError(f"substrate = 'rc' runs only the schedules {list(self.schedules)}, got schedule "
                                      f"= {schedule!r}: lumped RC nodes have no delay, so no stub can pair a sample's "
                                      "input with its own sensitivity and pipelined minibatches would blend")
-        super().check(schedule, port)
+        super().check(schedule, port, depth)
 
     @classmethod
     def realisation(cls) -> type:
         from circuits.rc_session import RCCircuit
 
         return RCCircuit
+
+    def check_depth(self, schedule, depth):
+        self.circuit.settle(depth)
 
     def session(self, net, loss, schedule, lr, batch_size, beta):
         from circuits.rc_session import RCSession

@@ -268,7 +268,7 @@ def train(
     port = Resistive(10.0) if port is None else port
     if not isinstance(port, Port):
         raise ConfigurationError(f"port = {port!r} must be a substrate.ports port (Resistive, Inertial, ...)")
-    medium.check(schedule, port)
+    medium.check(schedule, port, net.depth)
     if isinstance(port, GaussNewton) and schedule != "separated":
         raise ConfigurationError("a GaussNewton port needs its batch's curvature: only the 'separated' schedule")
     epochs = _int("epochs", epochs, 1)
