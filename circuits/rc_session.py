@@ -9,7 +9,7 @@ port) and held for ``settle_taus + gate_taus`` time constants: the ports are ope
 the network relaxes for ``settle_taus`` tau, then the gate opens for ``gate_taus`` tau.
 
 Mapping (tested in ``tests/test_physical_rc.py``). A sample-and-hold port samples the effort ``e`` when
-the gate opens and drives ``i = -C_p e / (R_p C_p)`` into its capacitor for ``T = gate_taus tau``:
+the gate opens and drives ``i = -e / R_p`` into its capacitor ``C_p`` for ``T = gate_taus tau``:
 ``dtheta = -(T / (R_p C_p)) e``, gradient descent at ``lr = T / (R_p C_p)``, so
 ``R_p = gate_taus tau / (lr C_p)`` (:meth:`RCCircuit.port_resistance`). The sampled effort is backprop's
 gradient up to the relaxation's residual after ``T_s = settle_taus tau``: the node errors ``d`` (node
@@ -54,8 +54,10 @@ _RC_SCHEMA = {
     "tau": ((int, float), 0.0, None, False, True, "s"),
     "node_capacitance": ((int, float), 0.0, None, False, True, "F"),
     "port_capacitance": ((int, float), 0.0, None, False, True, "F"),
-    "settle_taus": (int, 0, None, True, True, "time constants"),
-    "gate_taus": (int, 1, None, True, True, "time constants"),
+    # at most 10^4 time constants: the residual is e^-T times a polynomial, long below rounding by then,
+    # and the simulation takes at least one step per tau
+    "settle_taus": (int, 0, 10_000, True, True, "time constants"),
+    "gate_taus": (int, 1, 10_000, True, True, "time constants"),
     "sample_and_hold": (bool, None, None, True, True, ""),
     "steps_per_tau": (int, 1, 4096, True, True, "RK4 steps per time constant after a switch"),
 }
@@ -78,10 +80,10 @@ class RCCircuit:
     port_capacitance : float
         Capacitance of each parameter port in F (> 0); the parameter is its voltage (1 V per unit).
     settle_taus : int, optional
-        Time constants each minibatch relaxes before the gate opens (default ``20 L``; >= ``2L`` with
-        sample-and-hold ports, >= 0 with live ports).
+        Time constants each minibatch relaxes before the gate opens (default ``20 L``; ``[2L, 10^4]`` with
+        sample-and-hold ports, ``[0, 10^4]`` with live ports).
     gate_taus : int
-        Time constants the ports integrate per update (>= 1).
+        Time constants the ports integrate per update (``[1, 10^4]``).
     sample_and_hold : bool
         The port samples the effort when the gate opens and integrates the held value (gradient descent);
         False integrates the live effort over the gate.
@@ -137,7 +139,7 @@ class RCCircuit:
         """Settling time constants for ``depth`` layers (default ``20 L``; checked >= 2L with sample-and-hold)."""
         settle = 20 * depth if self.settle_taus is None else self.settle_taus
         if self.sample_and_hold and settle < 2 * depth:
-            raise ConfigurationError(f"circuit.settle_taus = {settle} is outside the valid range [{2 * depth}, inf) "
+            raise ConfigurationError(f"circuit.settle_taus = {settle} is outside the valid range [{2 * depth}, 10000] "
                                      f"for sample-and-hold ports (2L time constants of a depth-{depth} network)")
         return settle
 

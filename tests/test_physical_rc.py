@@ -298,7 +298,8 @@ def test_substrate_train_cli_with_an_rc_circuit_table_writes_the_ledger(tmp_path
     ({"tau": -1e-6}, r"circuit.tau = -1e-06 is outside the valid range \(0.0, inf\] \(s\)"),
     ({"node_capacitance": 0.0}, r"circuit.node_capacitance = 0.0 is outside the valid range \(0.0, inf\] \(F\)"),
     ({"port_capacitance": float("inf")}, r"circuit.port_capacitance = inf is outside the valid range"),
-    ({"gate_taus": 0}, r"circuit.gate_taus = 0 is outside the valid range \[1, inf\] \(time constants\)"),
+    ({"gate_taus": 0}, r"circuit.gate_taus = 0 is outside the valid range \[1, 10000\] \(time constants\)"),
+    ({"settle_taus": 10**6}, r"circuit.settle_taus = 1000000 is outside the valid range \[0, 10000\]"),
     ({"settle_taus": 2.5}, r"circuit.settle_taus = 2.5 has the wrong type"),
     ({"steps_per_tau": 0}, r"circuit.steps_per_tau = 0 is outside the valid range \[1, 4096\]"),
     ({"sample_and_hold": 1}, r"circuit.sample_and_hold = 1 has the wrong type"),
@@ -316,7 +317,7 @@ def test_bad_rc_circuit_values_are_refused_before_any_work(tmp_path, table, mess
 
 
 def test_settle_shorter_than_2l_is_refused_for_sample_and_hold_ports(tmp_path):
-    with pytest.raises(ConfigurationError, match=r"circuit.settle_taus = 3 is outside the valid range \[4, inf\)"):
+    with pytest.raises(ConfigurationError, match=r"circuit.settle_taus = 3 is outside the valid range \[4, 10000\]"):
         train(MLP([2, 8, 2], seed=0), "xor", substrate="rc", port=Resistive(10.0), circuit={"settle_taus": 3},
               run_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()
@@ -327,7 +328,7 @@ def test_settle_shorter_than_2l_is_refused_for_sample_and_hold_ports(tmp_path):
 
 
 @pytest.mark.parametrize("substrate, table, message", [
-    ("rc", 'settle_taus = 3', r"circuit.settle_taus = 3 is outside the valid range \[4, inf\)"),
+    ("rc", 'settle_taus = 3', r"circuit.settle_taus = 3 is outside the valid range \[4, 10000\]"),
     ("tline", 'settle_delays = 3', r"circuit.settle_delays = 3 is outside the valid range \[4, inf\)"),
 ])
 def test_cli_refuses_a_settle_shorter_than_2l_before_writing_the_run_directory(tmp_path, capsys, substrate, table,
