@@ -51,6 +51,29 @@ _SCHEMA = {
 CIRCUIT_KEYS = tuple(_SCHEMA)
 
 
+def check_table(table: dict | None, schema: dict, what: str = "circuit key") -> dict:
+    """Validate a ``[circuit]`` table against ``schema`` (key -> (types, low, high, low_inclusive,
+    high_inclusive, unit)): unknown keys (``what`` names the kind of key), types and ranges.
+
+    Returns the table (``{}`` for None). Raises :class:`ConfigurationError` naming ``circuit.<key>``,
+    the value and the valid range (or the valid keys).
+    """
+    table = {} if table is None else table
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"circuit must be a table, got {table!r}")
+    for key, value in table.items():
+        if key not in schema:
+            raise ConfigurationError(f"circuit.{key} = {value!r} is not a {what}; valid: {sorted(schema)}")
+        types, low, high, low_in, high_in, unit = schema[key]
+        check_type(f"circuit.{key}", value, types)
+        if low is not None or high is not None:
+            try:
+                check_range(f"circuit.{key}", value, low, high, low_inclusive=low_in, high_inclusive=high_in)
+            except ConfigurationError as error:
+                raise ConfigurationError(f"{error}{f' ({unit})' if unit else ''}") from None
+    return table
+
+
 @dataclass(frozen=True)
 class Circuit:
     """Physical parameters of a trainer circuit (SI units; the defaults are an ideal circuit).
@@ -124,20 +147,7 @@ class Circuit:
         ConfigurationError
             Naming ``circuit.<key>``, the value and the valid range (or the valid keys).
         """
-        table = {} if table is None else table
-        if not isinstance(table, dict):
-            raise ConfigurationError(f"circuit must be a table, got {table!r}")
-        for key, value in table.items():
-            if key not in _SCHEMA:
-                raise ConfigurationError(f"circuit.{key} = {value!r} is not a circuit key; valid: {sorted(_SCHEMA)}")
-            types, low, high, low_in, high_in, unit = _SCHEMA[key]
-            check_type(f"circuit.{key}", value, types)
-            if low is not None or high is not None:
-                try:
-                    check_range(f"circuit.{key}", value, low, high, low_inclusive=low_in, high_inclusive=high_in)
-                except ConfigurationError as error:
-                    raise ConfigurationError(f"{error}{f' ({unit})' if unit else ''}") from None
-        return cls(**table)
+        return cls(**check_table(table, _SCHEMA))
 
     @property
     def closed_loop_gain(self) -> float:

@@ -199,7 +199,7 @@ def test_energy_balance_with_live_ports():
 
 # --- the substrate interface and acceptance 5 (bad [circuit] values) --------------------------------
 def test_substrates_are_objects_behind_one_interface():
-    assert set(SUBSTRATES) == {"worldsheet", "dyadic", "tline"}
+    assert set(SUBSTRATES) == {"worldsheet", "dyadic", "tline", "rc"}
     assert not get_substrate("worldsheet").integrates_ports and get_substrate("tline").integrates_ports
     with pytest.raises(ConfigurationError, match="substrate = 'graphene' is unknown"):
         get_substrate("graphene")

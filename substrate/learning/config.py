@@ -7,8 +7,9 @@ A configuration has four tables and an optional fifth (TOML)::
     [port]      kind = "inertial", mass = 20.0, resistance = 2.0, dtau = 1.0, leak = 0.0,
                 bounds = [-3.0, 3.0], levels = 16          (see substrate.ports.from_config)
     [train]     substrate, schedule, epochs, batch_size, courant, seed, beta, wave_steps, gradient_check
-    [circuit]   td = 1e-9, z0 = 50.0, port_capacitance = 1e-12, ... (substrate = "tline" only; SI units,
-                see circuits.physical.Circuit; defaults: an ideal circuit)
+    [circuit]   td = 1e-9, z0 = 50.0, port_capacitance = 1e-12, ... (substrate = "tline": SI units,
+                see circuits.physical.Circuit) or tau = 1e-6, settle_taus = 40, ... (substrate = "rc":
+                circuits.rc_session.RCCircuit); defaults: an ideal circuit
 
 ``data.name`` selects a built-in preset (:data:`PRESETS`); the file's values override it. A table
 that is given replaces nothing else: unspecified keys keep the preset's value, except ``[port]``,
@@ -145,14 +146,13 @@ def resolve(config: dict) -> dict:
         port_from_config(resolved["port"])
     except ConfigurationError as error:
         raise _named("port", error) from None
-    if "circuit" in config:  # the physical realisation of a circuit substrate (SI units), validated here
-        from circuits.physical import Circuit
-
-        resolved["circuit"] = Circuit.from_config(config["circuit"]).to_config()
-        if not SUBSTRATES[resolved["train"]["substrate"]].integrates_ports:
+    if "circuit" in config:  # the physical realisation of a circuit substrate (SI units), validated by its substrate
+        medium = SUBSTRATES[resolved["train"]["substrate"]]
+        if not medium.integrates_ports:
             raise ConfigurationError(f"a [circuit] table is given but train.substrate = "
                                      f"{resolved['train']['substrate']!r} is not a circuit; circuit substrates: "
                                      f"{[name for name, kind in SUBSTRATES.items() if kind.integrates_ports]}")
+        resolved["circuit"] = medium.read_circuit(config["circuit"]).to_config()
     return resolved
 
 
@@ -264,7 +264,7 @@ def build(config: dict):
     net = MLP(sizes, network["activation"], network["output_activation"], seed=network["seed"])
     port = port_from_config(config["port"])
     medium = get_substrate(options["substrate"], config.get("circuit"))
-    medium.check(schedule, port)
+    medium.check(schedule, port, depth)
     if medium.integrates_ports:
         options["circuit"] = medium.circuit.to_config()
     return net, dataset, port, options

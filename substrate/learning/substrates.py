@@ -5,9 +5,10 @@ of the options (called before any work) and one of two ways to train:
 
 - wave substrates (``integrates_ports = False``: :class:`Worldsheet`, :class:`DyadicRC`) give a
   schedule object (:meth:`~Substrate.schedule`) whose efforts the trainer's parameter ports integrate;
-- circuit substrates (``integrates_ports = True``: :class:`TLine`) are a whole trainer circuit whose
-  capacitors are the parameters, simulated in physical time (:meth:`~Substrate.train`), so they
-  return the :class:`~substrate.learning.History` themselves.
+- circuit substrates (:class:`CircuitSubstrate`, ``integrates_ports = True``: :class:`TLine`,
+  :class:`RC`) are a whole trainer circuit whose capacitors are the parameters, simulated in physical
+  time (:meth:`~Substrate.train`), so they return the :class:`~substrate.learning.History`
+  themselves. Each reads its own ``[circuit]`` table (:meth:`CircuitSubstrate.read_circuit`).
 
 :func:`get_substrate` resolves a name (and a ``[circuit]`` table) into one.
 """
@@ -15,6 +16,7 @@ of the options (called before any work) and one of two ways to train:
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 
 import numpy as np
 
@@ -24,7 +26,8 @@ from ..ports import Resistive
 from .history import History
 from .schedules import Pipelined, Separated
 
-__all__ = ["Substrate", "Worldsheet", "DyadicRC", "TLine", "SUBSTRATES", "get_substrate", "PHYSICAL_FIELDS"]
+__all__ = ["Substrate", "CircuitSubstrate", "Worldsheet", "DyadicRC", "TLine", "RC", "SUBSTRATES", "get_substrate",
+           "PHYSICAL_FIELDS"]
 
 #: History fields only a circuit substrate fills (None for the iterations)
 PHYSICAL_FIELDS = ("physical_time_s", "gradient_latency_s", "energy_per_update_j", "energy_injected_j",
@@ -48,8 +51,9 @@ class Substrate:
     schedules: tuple[str, ...] = ()
     integrates_ports = False
 
-    def check(self, schedule: str, port) -> None:
-        """Refuse a schedule or port this substrate cannot run (:class:`ConfigurationError`), before any work."""
+    def check(self, schedule: str, port, depth: int | None = None) -> None:
+        """Refuse a schedule, port or (given the network's ``depth``) realisation this substrate cannot run
+        (:class:`ConfigurationError`), before any work."""
         if schedule not in self.schedules:
             raise ConfigurationError(f"substrate = {self.name!r} runs only the schedules {list(self.schedules)}, "
                                      f"got schedule = {schedule!r}")
@@ -89,50 +93,78 @@ class DyadicRC(Substrate):
         return Separated(net, loss, "dyadic", courant, wave_steps, beta)
 
 
-class TLine(Substrate):
-    """The transmission-line trainer circuit in physical time (:mod:`circuits.physical`).
+class CircuitSubstrate(Substrate):
+    """A trainer circuit in physical time whose capacitors are the parameters (``integrates_ports``).
 
     Parameters
     ----------
-    circuit : circuits.physical.Circuit or dict, optional
-        The physical realisation (a ``[circuit]`` table is validated); default an ideal circuit.
+    circuit : realisation object or dict, optional
+        The physical realisation (an instance of :meth:`realisation`, or a ``[circuit]`` table, validated by
+        :meth:`read_circuit`); default an ideal circuit.
 
     Notes
     -----
-    The ports are resistive: ``port`` must be a :class:`~substrate.ports.Resistive` port without device
-    limits; its learning rate ``lr`` maps to the port resistance ``R = T / (lr C)``
-    (:func:`circuits.physical.port_resistance`). Callbacks see one :class:`StepInfo` per epoch. The
-    history's port powers are physical: ``port_absorbed`` is the mean power in W dissipated in each
-    parameter array's port resistors over the epoch, ``port_reflected`` is 0 (matched resistive ports).
+    A subclass names its realisation class (:meth:`realisation`, with ``from_config`` and ``to_config``)
+    and its session (:meth:`session`: ``run``, ``params``, ``port_heat``, ``energy``, ``updates``,
+    ``physical_time``, ``gradient_latency``) and frozen efforts (:meth:`frozen_efforts`); the training
+    loop and the history are shared. The ports are resistive: ``port`` must be a
+    :class:`~substrate.ports.Resistive` port without device limits; its learning rate ``lr`` maps to a
+    port resistance. Callbacks see one :class:`StepInfo` per epoch. The history's port powers are
+    physical: ``port_absorbed`` is the mean power in W dissipated in each parameter array's port
+    resistors over the epoch, ``port_reflected`` is 0 (matched resistive ports).
     """
 
-    name = "tline"
-    schedules = ("separated", "pipelined")
     integrates_ports = True
 
     def __init__(self, circuit=None):
-        from circuits.physical import Circuit
-
-        self.circuit = circuit if isinstance(circuit, Circuit) else Circuit.from_config(circuit)
+        self.circuit = circuit if isinstance(circuit, self.realisation()) else self.read_circuit(circuit)
 
     def __repr__(self) -> str:
-        return f"TLine({self.circuit!r})"
+        return f"{type(self).__name__}({self.circuit!r})"
 
-    def check(self, schedule, port) -> None:
-        super().check(schedule, port)
+    @classmethod
+    def realisation(cls) -> type:
+        """The class of this substrate's ``[circuit]`` table."""
+        raise NotImplementedError
+
+    @classmethod
+    def read_circuit(cls, table: dict | None):
+        """Validate a ``[circuit]`` table for this substrate (a key of another circuit substrate is refused, named)."""
+        own = {field.name for field in fields(cls.realisation())}
+        for key, value in (table.items() if isinstance(table, dict) else ()):
+            owners = [name for name, kind in SUBSTRATES.items() if kind.integrates_ports and kind is not cls
+                      and key in {field.name for field in fields(kind.realisation())}]
+            if key not in own and owners:
+                raise ConfigurationError(f"circuit.{key} = {value!r} is a key of substrate = {owners[0]!r}, not of "
+                                         f"substrate = {cls.name!r}; valid: {sorted(own)}")
+        return cls.realisation().from_config(table)
+
+    def check(self, schedule, port, depth=None) -> None:
+        super().check(schedule, port, depth)
+        if depth is not None:
+            self.check_depth(schedule, depth)
         if type(port) is not Resistive or port.bounds is not None or port.leak or port.resistance_tolerance:
-            raise ConfigurationError(f"port = {port!r}: the tline substrate realises resistive ports without bounds, "
-                                     "levels, leak or tolerance (a capacitor charged through R; its non-idealities "
-                                     "are [circuit] keys); use Resistive(R)")
+            raise ConfigurationError(f"port = {port!r}: the {self.name} substrate realises resistive ports without "
+                                     "bounds, levels, leak or tolerance (a capacitor charged through R; its "
+                                     "non-idealities are [circuit] keys); use Resistive(R)")
+
+    def check_depth(self, schedule: str, depth: int) -> None:
+        """Refuse a realisation that cannot run a depth-``depth`` network on ``schedule`` (e.g. a short settle)."""
+
+    def session(self, net, loss: str, schedule: str, lr: float, batch_size: int, beta: float):
+        """A circuit session training ``net`` (read, not modified) in physical time."""
+        raise NotImplementedError
+
+    def frozen_efforts(self, net, loss: str, x, target, beta: float) -> list:
+        """The circuit's port efforts at frozen parameters on one minibatch (aligned with ``net.params``)."""
+        raise NotImplementedError
 
     def train(self, net, dataset, loss, *, port, schedule, epochs, batch_size, seed, callbacks, beta,
               gradient_check) -> History:
-        from circuits.physical import TLineSession, frozen_efforts
-
         from .trainer import StepInfo
 
         started = time.perf_counter()
-        session = TLineSession(net, loss.name, self.circuit, schedule, port.learning_rate, batch_size, beta)
+        session = self.session(net, loss.name, schedule, port.learning_rate, batch_size, beta)
         n_train = len(dataset.x_train)
         steps = n_train // batch_size
         targets = loss.target(dataset.y_train, net.sizes[-1])
@@ -180,7 +212,7 @@ class TLine(Substrate):
             error = None
             if gradient_check:
                 last = batches[-1]
-                measured = frozen_efforts(net, loss.name, self.circuit, dataset.x_train[last], targets[last], beta)
+                measured = self.frozen_efforts(net, loss.name, dataset.x_train[last], targets[last], beta)
                 error = gradient_error(measured, backprop(net, dataset.x_train[last], targets[last], loss))
             record(epoch, error)
             order = rng.permutation(n_train)
@@ -191,6 +223,90 @@ class TLine(Substrate):
             for callback in callbacks:
                 callback(info)
         return History(history)
+
+
+class TLine(CircuitSubstrate):
+    """The transmission-line trainer circuit in physical time (:mod:`circuits.physical`).
+
+    Parameters
+    ----------
+    circuit : circuits.physical.Circuit or dict, optional
+        The physical realisation (a ``[circuit]`` table is validated); default an ideal circuit.
+
+    Notes
+    -----
+    The port's learning rate ``lr`` maps to the port resistance ``R = T / (lr C)``
+    (:func:`circuits.physical.port_resistance`). See :class:`CircuitSubstrate`.
+    """
+
+    name = "tline"
+    schedules = ("separated", "pipelined")
+
+    @classmethod
+    def realisation(cls) -> type:
+        from circuits.physical import Circuit
+
+        return Circuit
+
+    def check_depth(self, schedule, depth):
+        if schedule == "separated":
+            self.circuit.settle(depth)
+
+    def session(self, net, loss, schedule, lr, batch_size, beta):
+        from circuits.physical import TLineSession
+
+        return TLineSession(net, loss, self.circuit, schedule, lr, batch_size, beta)
+
+    def frozen_efforts(self, net, loss, x, target, beta):
+        from circuits.physical import frozen_efforts
+
+        return frozen_efforts(net, loss, self.circuit, x, target, beta)
+
+
+class RC(CircuitSubstrate):
+    """The lumped RC trainer circuit in physical time (:mod:`circuits.rc_session`), separated schedule only.
+
+    Parameters
+    ----------
+    circuit : circuits.rc_session.RCCircuit or dict, optional
+        The physical realisation (a ``[circuit]`` table is validated); default an ideal circuit.
+
+    Notes
+    -----
+    Each minibatch relaxes ``settle_taus`` time constants with the ports open, then the ports integrate
+    for ``gate_taus``; the port's learning rate ``lr`` maps to ``R_p = gate_taus tau / (lr C_p)``
+    (:meth:`circuits.rc_session.RCCircuit.port_resistance`). Pipelined minibatches have no meaning on
+    lumped nodes (no delay to pair a sample's input with its sensitivity). See :class:`CircuitSubstrate`.
+    """
+
+    name = "rc"
+    schedules = ("separated",)
+
+    def check(self, schedule, port, depth=None) -> None:
+        if schedule not in self.schedules:
+            raise ConfigurationError(f"substrate = 'rc' runs only the schedules {list(self.schedules)}, got schedule "
+                                     f"= {schedule!r}: lumped RC nodes have no delay, so no stub can pair a sample's "
+                                     "input with its own sensitivity and pipelined minibatches would blend")
+        super().check(schedule, port, depth)
+
+    @classmethod
+    def realisation(cls) -> type:
+        from circuits.rc_session import RCCircuit
+
+        return RCCircuit
+
+    def check_depth(self, schedule, depth):
+        self.circuit.settle(depth)
+
+    def session(self, net, loss, schedule, lr, batch_size, beta):
+        from circuits.rc_session import RCSession
+
+        return RCSession(net, loss, self.circuit, lr, batch_size, beta)
+
+    def frozen_efforts(self, net, loss, x, target, beta):
+        from circuits.rc_session import rc_frozen_efforts
+
+        return rc_frozen_efforts(net, loss, self.circuit, x, target, beta)
 
 
 class _Unpaired:
@@ -204,7 +320,7 @@ class _Unpaired:
 
 
 #: the substrates by name
-SUBSTRATES = {cls.name: cls for cls in (Worldsheet, DyadicRC, TLine)}
+SUBSTRATES = {cls.name: cls for cls in (Worldsheet, DyadicRC, TLine, RC)}
 
 
 def get_substrate(substrate, circuit=None) -> Substrate:

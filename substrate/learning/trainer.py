@@ -200,9 +200,10 @@ def train(
     data : Dataset, str or tuple
         A :class:`~substrate.datasets.Dataset`, a built-in name (``"moons"``...) or arrays
         ``(x_train, y_train[, x_test, y_test])`` (without test arrays the history's test metrics are None).
-    substrate : {"worldsheet", "dyadic", "tline"} or Substrate
-        Level-0 waves, the level-1 RC relaxation (``separated`` only), or the transmission-line
-        trainer circuit in physical time (:mod:`substrate.learning.substrates`).
+    substrate : {"worldsheet", "dyadic", "tline", "rc"} or Substrate
+        Level-0 waves, the level-1 RC relaxation (``separated`` only), or a trainer circuit in physical
+        time: the transmission-line trainer or the lumped RC trainer (``separated`` only)
+        (:mod:`substrate.learning.substrates`).
     port : Port
         Termination of every parameter port (default ``Resistive(10)``: gradient descent, lr 0.1).
     schedule : {"separated", "pipelined", "naive"}
@@ -241,7 +242,8 @@ def train(
         Divergence: a parameter of magnitude above this stops training (> 0, dimensionless like
         the parameters; ``inf`` disables). Device bounds beyond it raise it to the bound.
     circuit : dict, optional
-        The ``[circuit]`` table of a circuit substrate (:class:`circuits.physical.Circuit`, SI units).
+        The ``[circuit]`` table of a circuit substrate, SI units (:class:`circuits.physical.Circuit` for
+        tline, :class:`circuits.rc_session.RCCircuit` for rc).
 
     Returns
     -------
@@ -266,7 +268,7 @@ def train(
     port = Resistive(10.0) if port is None else port
     if not isinstance(port, Port):
         raise ConfigurationError(f"port = {port!r} must be a substrate.ports port (Resistive, Inertial, ...)")
-    medium.check(schedule, port)
+    medium.check(schedule, port, net.depth)
     if isinstance(port, GaussNewton) and schedule != "separated":
         raise ConfigurationError("a GaussNewton port needs its batch's curvature: only the 'separated' schedule")
     epochs = _int("epochs", epochs, 1)
