@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import ConfigurationError
 from ..network import backprop, gradient_error
-from ..ports import Resistive
+from ..ports import Inertial, Resistive
 from .history import History
 from .schedules import Pipelined, Separated
 
@@ -99,11 +99,14 @@ class TLine(Substrate):
 
     Notes
     -----
-    The ports are resistive: ``port`` must be a :class:`~substrate.ports.Resistive` port without device
-    limits; its learning rate ``lr`` maps to the port resistance ``R = T / (lr C)``
-    (:func:`circuits.physical.port_resistance`). Callbacks see one :class:`StepInfo` per epoch. The
-    history's port powers are physical: ``port_absorbed`` is the mean power in W dissipated in each
-    parameter array's port resistors over the epoch, ``port_reflected`` is 0 (matched resistive ports).
+    The ports are resistive or inertial: ``port`` must be a :class:`~substrate.ports.Resistive` port
+    without device limits, whose learning rate ``lr`` maps to the port resistance ``R = T / (lr C)``
+    (:func:`circuits.physical.port_resistance`), or an :class:`~substrate.ports.Inertial` one (an
+    inductor in series with the port resistor), whose ``(lr, momentum)`` map to ``(R, M)`` by
+    :func:`circuits.physical.inertial_port`: heavy-ball momentum per update. Callbacks see one
+    :class:`StepInfo` per epoch. The history's port powers are physical: ``port_absorbed`` is the mean
+    power in W dissipated in each parameter array's port resistors over the epoch, ``port_reflected`` is
+    0 (matched resistive ports; not split into waves for inertial ones).
     """
 
     name = "tline"
@@ -120,10 +123,15 @@ class TLine(Substrate):
 
     def check(self, schedule, port) -> None:
         super().check(schedule, port)
-        if type(port) is not Resistive or port.bounds is not None or port.leak or port.resistance_tolerance:
-            raise ConfigurationError(f"port = {port!r}: the tline substrate realises resistive ports without bounds, "
-                                     "levels, leak or tolerance (a capacitor charged through R; its non-idealities "
-                                     "are [circuit] keys); use Resistive(R)")
+        if (type(port) not in (Resistive, Inertial) or port.bounds is not None or port.leak
+                or port.resistance_tolerance):
+            raise ConfigurationError(f"port = {port!r}: the tline substrate realises resistive ports and inertial "
+                                     "ports without bounds, levels, leak or tolerance (a capacitor charged through R, "
+                                     "or through R and an inductor; its non-idealities are [circuit] keys); use "
+                                     "Resistive(R) or Inertial(M, R)")
+        if type(port) is Inertial and not 0.0 < port.momentum < 1.0:
+            raise ConfigurationError(f"port = {port!r} has momentum {port.momentum!r}, outside the valid range (0, 1) "
+                                     "of the tline substrate's inertial ports (momentum 0 is Resistive)")
 
     def train(self, net, dataset, loss, *, port, schedule, epochs, batch_size, seed, callbacks, beta,
               gradient_check) -> History:
@@ -132,7 +140,8 @@ class TLine(Substrate):
         from .trainer import StepInfo
 
         started = time.perf_counter()
-        session = TLineSession(net, loss.name, self.circuit, schedule, port.learning_rate, batch_size, beta)
+        session = TLineSession(net, loss.name, self.circuit, schedule, port.learning_rate, batch_size, beta,
+                               port.momentum if type(port) is Inertial else None)
         n_train = len(dataset.x_train)
         steps = n_train // batch_size
         targets = loss.target(dataset.y_train, net.sizes[-1])
