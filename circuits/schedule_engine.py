@@ -171,13 +171,19 @@ def _solve_ends(table, activations, loss_code, beta, theta, x, target, loss_on, 
     ``u`` moves by more than ``LOOP_TOLERANCE (1 + max |u|)``; returns False if that takes more than
     ``LOOP_ITERATIONS``.
     """
-    for _ in range(LOOP_ITERATIONS):
+    converged = False
+    for iteration in range(LOOP_ITERATIONS + 1):
         _copy(emit_f, prev_f)
         _copy(emit_b, prev_b)
         junction_ends(prev_f, arrive_b, reflection, wave_f, read_b)  # junction k's own end of link k
         junction_ends(prev_b, arrive_f, reflection, wave_b, read_f)  # the far end, junction k + 1's (or the loss port)
+        # the efforts once, from the converged reads: one evaluation more, within the tolerance of the last
         _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, read_f, read_b, emit_f, emit_b,
-                  effort, with_effort, stubs, pin, pout, scratch, gain, noise_f, noise_b)
+                  effort, with_effort and converged, stubs, pin, pout, scratch, gain, noise_f, noise_b)
+        if converged:
+            break
+        if iteration == LOOP_ITERATIONS:
+            return False
         change, scale = 0.0, 0.0
         for r in range(emit_f.shape[0]):
             for c in range(emit_f.shape[1]):
@@ -185,12 +191,12 @@ def _solve_ends(table, activations, loss_code, beta, theta, x, target, loss_on, 
                 scale = max(scale, abs(emit_f[r, c]), abs(emit_b[r, c]))
         if change != change:  # nan: no fixed point to find
             return False
-        if change > LOOP_TOLERANCE * (1.0 + scale):
-            continue
-        junction_ends(emit_f, arrive_b, reflection, wave_f, read_b)
-        junction_ends(emit_b, arrive_f, reflection, wave_b, read_f)
-        return True
-    return False
+        converged = change <= LOOP_TOLERANCE * (1.0 + scale)
+        if converged and not with_effort:
+            break
+    junction_ends(emit_f, arrive_b, reflection, wave_f, read_b)
+    junction_ends(emit_b, arrive_f, reflection, wave_b, read_f)
+    return True
 
 
 @njit(cache=True, error_model="numpy")
