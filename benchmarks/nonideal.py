@@ -74,7 +74,7 @@ def _figure(rows, path: Path) -> None:
         axis.grid(True, alpha=0.3)
     axes[0].set_ylabel("gradient bias (relative)")
     axes[1].set_ylabel("digits test accuracy (%)")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7, loc="upper left")
     axes[0].set_title("bias of one update against backprop")
     axes[1].set_title("digits 64-32-10, pipelined, 20 epochs")
     save_figure(figure, path)

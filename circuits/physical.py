@@ -27,9 +27,10 @@ from substrate.errors import ConfigurationError, NumericalError, check_range, ch
 from substrate.network import get_loss
 
 from .junctions import LOSS_CODES, Layout
-from .schedule_engine import HOLD, LIVE, LOOP_ITERATIONS, OPEN, SAMPLE, run_schedule
+from .schedule_engine import BYPASS, HOLD, LIVE, LOOP_ITERATIONS, OPEN, SAMPLE, run_schedule
 
-__all__ = ["Circuit", "TLineSession", "port_resistance", "learning_rate", "integration_window", "CIRCUIT_KEYS"]
+__all__ = ["Circuit", "TLineSession", "port_resistance", "learning_rate", "integration_window", "CIRCUIT_KEYS",
+           "inertial_port", "inertial_rates", "update_delays"]
 
 # key -> (types, low, high, low_inclusive, high_inclusive, unit)
 _SCHEMA = {
@@ -204,6 +205,60 @@ def learning_rate(resistance: float, circuit: Circuit, schedule: str) -> float:
     return integration_window(circuit, schedule) / (resistance * circuit.port_capacitance)
 
 
+def update_delays(circuit: Circuit, schedule: str, depth: int, inertial: bool = False) -> int:
+    """Line delays per update: 1 pipelined; separated ``settle + gate`` (resistive) or ``settle + 2 gate``
+    (inertial: the kick, then the drift of the parameters)."""
+    if schedule == "pipelined":
+        return 1
+    return circuit.settle(depth) + (2 if inertial else 1) * circuit.gate_delays
+
+
+def inertial_port(lr: float, momentum: float, circuit: Circuit, schedule: str, depth: int) -> tuple[float, float]:
+    """Port resistance ``R`` (ohm) and inductance ``M`` (H) realising heavy-ball ``(lr, momentum)`` per update.
+
+    An inertial port is ``M`` in series with ``R`` charging the capacitor ``C``: the flow ``v = dtheta/dt``
+    obeys ``M C dv/dt = -e - R C v`` and decays by ``rho = exp(-R td / M)`` per line delay.
+
+    - separated (sample-and-hold, ``P = settle + 2 G`` delays per update, ``G = gate_delays``): the flow
+      bypasses the capacitor while the minibatch settles (the parameters hold: the sampled effort is
+      exact) and while the held effort kicks it for ``G`` delays; then the effort is switched off and the
+      flow drifts into the capacitor for ``G`` delays. With ``w_n`` the flow after kick ``n``,
+      ``Delta theta_n = w_n (1 - rho^G)/gamma`` and ``w_{n+1} = rho^P w_n - (1 - rho^G) e_{n+1} / (gamma M C)``
+      (``gamma = R/M``): heavy-ball ``Delta_{n+1} = mu Delta_n - lr e_{n+1}`` exactly, with
+      ``mu = rho^P`` and ``lr = (1 - rho^G)^2 / (gamma R C)``;
+    - pipelined (a new minibatch every delay, the port live): ``mu = rho`` and ``lr = (1 - mu) td / (R C)``,
+      the step whose terminal velocity ``lr / (1 - mu)`` per unit effort is the port's ``td / (R C)``.
+
+    Raises
+    ------
+    ConfigurationError
+        ``momentum`` outside (0, 1) (0 is a resistive port) or ``lr`` not positive.
+    """
+    check_range("lr", lr, 0.0, None, low_inclusive=False)
+    check_range("momentum", momentum, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    td, C = circuit.td, circuit.port_capacitance
+    periods = update_delays(circuit, schedule, depth, inertial=True)
+    rho = momentum ** (1.0 / periods)
+    gamma = -math.log(rho) / td
+    if schedule == "pipelined":
+        R = (1.0 - momentum) * td / (lr * C)
+    else:
+        R = (1.0 - rho ** circuit.gate_delays) ** 2 / (gamma * lr * C)
+    return R, R / gamma
+
+
+def inertial_rates(resistance: float, inductance: float, circuit: Circuit, schedule: str,
+                   depth: int) -> tuple[float, float]:
+    """``(lr, momentum)`` of an inertial port ``R`` (ohm), ``M`` (H): the inverse of :func:`inertial_port`."""
+    td, C = circuit.td, circuit.port_capacitance
+    gamma = resistance / inductance
+    rho = math.exp(-gamma * td)
+    momentum = rho ** update_delays(circuit, schedule, depth, inertial=True)
+    if schedule == "pipelined":
+        return (1.0 - momentum) * td / (resistance * C), momentum
+    return (1.0 - rho ** circuit.gate_delays) ** 2 / (gamma * resistance * C), momentum
+
+
 class TLineSession:
     """A transmission-line trainer circuit running in physical time, minibatch after minibatch.
 
@@ -220,9 +275,13 @@ class TLineSession:
     batch_size : int
     beta : float
         Loss-port gain.
+    momentum : float, optional
+        Inertial ports (0 < momentum < 1): an inductor in series with each port resistor, ``(R, M)``
+        from :func:`inertial_port`, heavy-ball momentum per update. Default resistive ports.
     """
 
-    def __init__(self, net, loss, circuit: Circuit, schedule: str, lr: float, batch_size: int, beta: float = 1.0):
+    def __init__(self, net, loss, circuit: Circuit, schedule: str, lr: float, batch_size: int, beta: float = 1.0,
+                 momentum: float | None = None):
         if schedule not in ("separated", "pipelined"):
             raise ConfigurationError(f"schedule = {schedule!r} is unknown for the tline substrate; "
                                      "valid: 'separated', 'pipelined'")
@@ -233,11 +292,20 @@ class TLineSession:
         self.settle = circuit.settle(self.depth) if schedule == "separated" else 0
         self.lr = check_range("lr", lr, 0.0, None, low_inclusive=False)
         self.window = integration_window(circuit, schedule)
-        self.resistance = port_resistance(lr, circuit, schedule)
+        self.inertial = momentum is not None
         P, N, B, n0 = self.layout.n_params, self.layout.n_nodes, self.batch, self.layout.sizes[0]
         self.state = np.ascontiguousarray(self.layout.pack([net]))
         self.held = np.zeros((P, 1))
         self.cap = circuit.capacitances(P)[:, None]
+        if self.inertial:
+            self.resistance, self.inductance = inertial_port(lr, momentum, circuit, schedule, self.depth)
+            self.momentum = float(momentum)
+            self.state = np.concatenate([self.state, np.zeros((P, 1))])  # the flows v = dtheta/dt, from rest
+            self.inertia = 1.0 / (self.inductance * self.cap)  # M C dv/dt = -e - R C v
+            self.friction = np.full((P, 1), self.resistance / self.inductance)
+        else:
+            self.resistance, self.inductance, self.momentum = port_resistance(lr, circuit, schedule), None, None
+            self.inertia = self.friction = np.zeros((P, 1))
         # dtheta/dt = -e / (R C_i): R realises lr on the nominal C
         self.rate = 1.0 / (self.resistance * self.cap)
         self.leak = np.zeros((P, 1)) if circuit.leak_resistance is None else 1.0 / (circuit.leak_resistance * self.cap)
@@ -271,7 +339,11 @@ class TLineSession:
         lines = sum(h / 6.0 / z0 * (np.sum(ring[..., 1, :, :] ** 2) + 4 * np.sum(ring[..., 2, :, :] ** 2)
                                     + np.sum(ring[..., 0, :, :] ** 2))
                     for ring in (self.ring_f, self.ring_b, self.stub_in, self.stub_out))
-        return float(lines + 0.5 * np.sum(self.cap[:, 0] * self.state[:self.layout.n_params, 0] ** 2))
+        P = self.layout.n_params
+        inductors = 0.0
+        if self.inertial:  # M i^2 / 2 with i = C v and M = 1 / (inertia C)
+            inductors = 0.5 * np.sum(self.cap[:, 0] * self.state[P:, 0] ** 2 / self.inertia[:, 0])
+        return float(lines + 0.5 * np.sum(self.cap[:, 0] * self.state[:P, 0] ** 2) + inductors)
 
     def port_heat(self) -> np.ndarray:
         """Energy dissipated so far in the port resistors of each parameter array (aligned with ``net.params``), in J."""
@@ -328,11 +400,15 @@ class TLineSession:
             per_update = 1
         else:
             G = self.circuit.gate_delays
-            per_update = self.settle + G
+            per_update = update_delays(self.circuit, "separated", L, self.inertial)
             source = np.repeat(np.arange(n_b), per_update)
             target_index = source.copy()
             phase = np.tile(np.arange(per_update), n_b)
-            if self.circuit.sample_and_hold:
+            if self.inertial:  # settle and kick with the flow around the capacitor, then drift into it
+                kick = np.where(phase == self.settle, SAMPLE, HOLD) if self.circuit.sample_and_hold else LIVE
+                gate = np.where(phase < self.settle, OPEN + BYPASS,
+                                np.where(phase < self.settle + G, kick + BYPASS, OPEN))
+            elif self.circuit.sample_and_hold:
                 gate = np.where(phase < self.settle, OPEN, np.where(phase == self.settle, SAMPLE, HOLD))
             else:
                 gate = np.where(phase < self.settle, OPEN, LIVE)
@@ -346,8 +422,9 @@ class TLineSession:
         records = np.empty((n_b // record_every, self.layout.n_params))
         code = run_schedule(self.layout.table, self.layout.activations, LOSS_CODES[self.loss.name], self.beta, xs, ts,
                             source.astype(np.int64), target_index.astype(np.int64), gate.astype(np.int64), self.stubs,
-                            self.delays, self.state, self.held, self.rate, self.leak, self.rate * 0, self.rate * 0,
-                            False, self.cap, float(self.circuit.z0), float(self.circuit.td), self.ring_f, self.ring_b,
+                            self.delays, self.state, self.held, self.rate, self.leak, self.inertia, self.friction,
+                            self.inertial, self.cap, float(self.circuit.z0), float(self.circuit.td), self.ring_f,
+                            self.ring_b,
                             self.stub_in, self.stub_out, self.intervals, record_every * per_update, records,
                             self.ledger, self.heat, self.circuit.closed_loop_gain, noise[0], noise[1],
                             self.circuit.line_gain, self.circuit.line_gain ** self.delays.astype(float),

@@ -17,8 +17,8 @@ from substrate.network import get_loss
 
 from . import expressions as ex
 from .netlist import PWL, BSource, Capacitor, Netlist, Resistor, TLine, Tran, VoltageSource
-from .physical import Circuit, port_resistance
-from .realize import _PRECISE, Circuit as Realised, _dense, _junction_unit, _weight
+from .physical import Circuit, inertial_port, port_resistance
+from .realize import _PRECISE, Circuit as Realised, _dense, _inertial_port, _junction_unit, _weight
 from .spice import format_number as num
 
 __all__ = ["pipelined_trainer"]
@@ -41,8 +41,9 @@ def _steps(values: np.ndarray, td: float, ramp: float) -> PWL:
     return PWL(tuple(points))
 
 
-def _ports(net, efforts, beta, batch, resistance, circuit):
-    """Parameter capacitors ``C_i`` (:meth:`Circuit.capacitances`) charged by ``-e/R``, with leak resistors if any."""
+def _ports(net, efforts, beta, batch, resistance, circuit, inductance=None):
+    """Parameter capacitors ``C_i`` (:meth:`Circuit.capacitances`) charged by ``-e/R`` (or, with ``inductance``
+    M in H, by an inertial port: :func:`circuits.realize._inertial_port`), with leak resistors if any."""
     n_params = sum(p.size for p in net.params)
     capacitances = circuit.capacitances(n_params)
     elements, names, q = [], [], 0
@@ -60,14 +61,18 @@ def _ports(net, efforts, beta, batch, resistance, circuit):
             # an ideal port has no leak; ngspice needs a DC path: 1e30 ohm (a leak rate 1e-18 of 1/(R C))
             leak = 1e30 if circuit.leak_resistance is None else circuit.leak_resistance
             elements.append(Resistor(f"R_leak_{node}", node, "0", leak))
-            # current out of the node through the source +e/R: the port charges the capacitor with -e/R
-            elements.append(BSource(f"B_port_{node}", node, "0", "I", f"{num(scale)}*({efforts[k - 1][i][j]})"))
+            if inductance is not None:
+                elements += _inertial_port(node, f"{num(-1.0 / (beta * batch))}*({efforts[k - 1][i][j]})",
+                                           resistance, inductance)
+            else:  # current out of the node through the source +e/R: the port charges the capacitor with -e/R
+                elements.append(BSource(f"B_port_{node}", node, "0", "I", f"{num(scale)}*({efforts[k - 1][i][j]})"))
             q += 1
     return elements, names
 
 
 def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, beta: float = 1.0,
-                      steps_per_td: int = 40, ramp: float | None = None, noise=None) -> Realised:
+                      steps_per_td: int = 40, ramp: float | None = None, noise=None,
+                      momentum: float | None = None) -> Realised:
     """The pipelined trainer with delay stubs, fed minibatch ``m`` on ``[m td, (m + 1) td)``.
 
     Parameters
@@ -96,6 +101,10 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         Noise voltages in V added to the forward and backward emissions, held over each delay
         (:attr:`circuits.physical.TLineSession.last_noise` of a native run of the same minibatches):
         piecewise-linear sources, so ngspice sees the native run's noise sample for sample.
+    momentum : float, optional
+        Inertial ports: an inductor ``M`` in series with each port resistor ``R``, ``(R, M)`` from
+        :func:`circuits.physical.inertial_port` (pipelined) as in
+        :class:`circuits.physical.TLineSession` with ``momentum``.
 
     Returns
     -------
@@ -192,8 +201,11 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
             elements.append(BSource(f"B_g{depth}_{i}_s{n}", f"g{depth}_{i}_s{n}", "0", "V",
                                     f"{num(2 * beta * gain)}*v(loss_gate)*{gradient}{hum(1, depth, i, n)}"))
     joined = [[["+".join(terms) for terms in row] for row in layer] for layer in efforts]
-    R = port_resistance(lr, circuit, "pipelined")
-    params, names = _ports(net, joined, beta, batch, R, circuit)
+    if momentum is None:
+        R, M = port_resistance(lr, circuit, "pipelined"), None
+    else:
+        R, M = inertial_port(lr, momentum, circuit, "pipelined", depth)
+    params, names = _ports(net, joined, beta, batch, R, circuit, M)
     step = td / steps_per_td
     netlist = Netlist(f"pipelined transmission-line trainer with delay stubs, {'-'.join(map(str, net.sizes))}, "
                       f"batch {batch}, {n_b} minibatches", tuple(params + elements),

@@ -382,15 +382,22 @@ def _parameters(net, efforts, beta, batch, port_resistance, capacitance, leak_re
                     # current out of the node through the source: +e/R, i.e. the port charges the capacitor with -e/R
                     elements.append(BSource(f"B_port_{node}", node, "0", "I", f"{num(scale)}*({efforts[k - 1][i][j]})"))
                 else:
-                    scale = -1.0 / (beta * batch)
-                    elements += [
-                        BSource(f"B_effort_{node}", f"pe_{node}", "0", "V", f"{num(scale)}*({efforts[k - 1][i][j]})"),
-                        Resistor(f"R_port_{node}", f"pe_{node}", f"pm_{node}", port_resistance),
-                        Inductor(f"L_port_{node}", f"pm_{node}", f"pz_{node}", inductance, ic=0.0),
-                        VoltageSource(f"V_flow_{node}", f"pz_{node}", "0", DC(0.0)),
-                        BSource(f"B_port_{node}", node, "0", "I", f"-i(V_flow_{node})"),
-                    ]
+                    elements += _inertial_port(node, f"{num(-1.0 / (beta * batch))}*({efforts[k - 1][i][j]})",
+                                               port_resistance, inductance)
     return elements, names
+
+
+def _inertial_port(node: str, drive: str, resistance: float, inductance: float) -> list:
+    """An inertial port on the capacitor at ``node``: a loop of the B voltage source ``drive`` (``-e``), ``R``
+    (ohm) and ``M`` (H) closed by a 0 V sense source carries the flow current ``i`` (``M di/dt = -e - R i``),
+    which a B current source copies into the capacitor (``C dtheta/dt = i``)."""
+    return [
+        BSource(f"B_effort_{node}", f"pe_{node}", "0", "V", drive),
+        Resistor(f"R_port_{node}", f"pe_{node}", f"pm_{node}", resistance),
+        Inductor(f"L_port_{node}", f"pm_{node}", f"pz_{node}", inductance, ic=0.0),
+        VoltageSource(f"V_flow_{node}", f"pz_{node}", "0", DC(0.0)),
+        BSource(f"B_port_{node}", node, "0", "I", f"-i(V_flow_{node})"),
+    ]
 
 
 def _ports(port_resistance, capacitance, leak_resistance):

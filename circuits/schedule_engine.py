@@ -12,7 +12,9 @@ Per grid interval ``m`` (``[m td, (m + 1) td)``) the schedule arrays say
 - ``target[m]``: which minibatch's target drives the loss port (``-1``: the loss port is off and emits
   nothing: before the first sample reaches it);
 - ``gate[m]``: the port switch: 0 open (no port current), 1 integrating the live effort, 2 holding
-  the sampled effort, 3 sampling the effort at ``m td`` and holding it (sample-and-hold port).
+  the sampled effort, 3 sampling the effort at ``m td`` and holding it (sample-and-hold port); plus
+  ``BYPASS`` (4): an inertial port's flow is routed around its capacitor (the parameter holds while the
+  inductor current keeps flowing through the port resistor).
 
 Delay stubs (``stubs``): junction ``k`` stores its input wave and its emitted wave on a stub line of
 delay ``2(L - k + 1) td``, the round trip from junction ``k`` to the loss port and back, and pairs
@@ -41,9 +43,11 @@ from numba import njit
 from .junctions import field_scratch, junction_field, mean_efforts, replicate
 from .tline_engine import _MIDPOINT, _STEP, _TABLEAU, _combine, _copy, _derivative
 
-__all__ = ["run_schedule", "junction_ends", "OPEN", "LIVE", "HOLD", "SAMPLE", "LOOP_TOLERANCE", "LOOP_ITERATIONS"]
+__all__ = ["run_schedule", "junction_ends", "OPEN", "LIVE", "HOLD", "SAMPLE", "BYPASS", "LOOP_TOLERANCE",
+           "LOOP_ITERATIONS"]
 
 OPEN, LIVE, HOLD, SAMPLE = 0, 1, 2, 3
+BYPASS = 4  # added to a gate code: an inertial port's flow bypasses its capacitor
 LEFT, RIGHT, MID = 0, 1, 2
 #: the junction loop of mismatched ends has converged when no source moves by more than this times (1 + max |u|)
 LOOP_TOLERANCE = 1e-14
@@ -167,13 +171,19 @@ def _solve_ends(table, activations, loss_code, beta, theta, x, target, loss_on, 
     ``u`` moves by more than ``LOOP_TOLERANCE (1 + max |u|)``; returns False if that takes more than
     ``LOOP_ITERATIONS``.
     """
-    for _ in range(LOOP_ITERATIONS):
+    converged = False
+    for iteration in range(LOOP_ITERATIONS + 1):
         _copy(emit_f, prev_f)
         _copy(emit_b, prev_b)
         junction_ends(prev_f, arrive_b, reflection, wave_f, read_b)  # junction k's own end of link k
         junction_ends(prev_b, arrive_f, reflection, wave_b, read_f)  # the far end, junction k + 1's (or the loss port)
+        # the efforts once, from the converged reads: one evaluation more, within the tolerance of the last
         _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, read_f, read_b, emit_f, emit_b,
-                  effort, with_effort, stubs, pin, pout, scratch, gain, noise_f, noise_b)
+                  effort, with_effort and converged, stubs, pin, pout, scratch, gain, noise_f, noise_b)
+        if converged:
+            break
+        if iteration == LOOP_ITERATIONS:
+            return False
         change, scale = 0.0, 0.0
         for r in range(emit_f.shape[0]):
             for c in range(emit_f.shape[1]):
@@ -181,12 +191,12 @@ def _solve_ends(table, activations, loss_code, beta, theta, x, target, loss_on, 
                 scale = max(scale, abs(emit_f[r, c]), abs(emit_b[r, c]))
         if change != change:  # nan: no fixed point to find
             return False
-        if change > LOOP_TOLERANCE * (1.0 + scale):
-            continue
-        junction_ends(emit_f, arrive_b, reflection, wave_f, read_b)
-        junction_ends(emit_b, arrive_f, reflection, wave_b, read_f)
-        return True
-    return False
+        converged = change <= LOOP_TOLERANCE * (1.0 + scale)
+        if converged and not with_effort:
+            break
+    junction_ends(emit_f, arrive_b, reflection, wave_f, read_b)
+    junction_ends(emit_b, arrive_f, reflection, wave_b, read_f)
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -235,14 +245,23 @@ def _power(waves):
 
 
 @njit(cache=True, error_model="numpy")
-def _port_power(state, port_effort, n_params, rate, leak, cap, weight, ledger, heat):
+def _port_power(state, port_effort, n_params, rate, leak, cap, weight, ledger, heat, inertial, inertia, friction,
+                bypass):
     """Add ``weight`` times the port powers: source ``(theta - e) i``, resistor ``C rate e^2`` (also per port
-    into ``heat``), leak ``C leak theta^2``."""
+    into ``heat``), leak ``C leak theta^2``. Inertial ports: the flow current ``i = C v`` through the source
+    ``theta - e`` (``-e`` when ``bypass`` routes it around the capacitor) and the resistor ``R = friction M``,
+    ``M = 1/(inertia C)``."""
     for q in range(n_params):
         theta, e = state[q, 0], port_effort[q, 0]
-        current = -cap[q, 0] * rate[q, 0] * e
-        ledger[3] += weight * (theta - e) * current
-        resistor = weight * cap[q, 0] * rate[q, 0] * e * e
+        if inertial:
+            flow = state[n_params + q, 0]
+            current = cap[q, 0] * flow
+            ledger[3] += weight * ((0.0 if bypass else theta) - e) * current
+            resistor = weight * friction[q, 0] * cap[q, 0] * flow * flow / inertia[q, 0]
+        else:
+            current = -cap[q, 0] * rate[q, 0] * e
+            ledger[3] += weight * (theta - e) * current
+            resistor = weight * cap[q, 0] * rate[q, 0] * e * e
         ledger[4] += resistor
         heat[q] += resistor
         ledger[5] += weight * cap[q, 0] * leak[q, 0] * theta * theta
@@ -277,7 +296,10 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
     held : ndarray, shape (P, 1)
         The sample-and-hold value of each port (in place).
     rate, leak, inertia, friction, cap : ndarray, shape (P, 1)
-        ``1/(R C)`` (1/s), ``1/(R_leak C)`` (1/s), inertial rates, port capacitance (F).
+        ``1/(R C)`` (1/s), ``1/(R_leak C)`` (1/s), inertial rates ``1/(M C)`` (1/s^2) and ``R/M`` (1/s),
+        port capacitance (F).
+    inertial : bool
+        Inertial ports (``state`` holds the flows ``v = dtheta/dt`` after the parameters).
     z0 : float
         Line impedance in ohm (energy ledger only).
     h : float
@@ -342,7 +364,8 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
     quiet = np.zeros((0, lanes))
     for m in range(steps):
         g = start + m
-        x, tsrc, mode = xs[source[m]], targets[max(target[m], 0)], gate[m]
+        x, tsrc, mode = xs[source[m]], targets[max(target[m], 0)], gate[m] % BYPASS
+        bypass = inertial and gate[m] >= BYPASS
         loss_on = target[m] >= 0
         hum_f = noise_f[m] if noisy else quiet
         hum_b = noise_b[m] if noisy else quiet
@@ -389,7 +412,11 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                 elif mode != LIVE:
                     _copy(held, port_effort)
                 _derivative(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks[stage])
-                _port_power(trial, port_effort, n_params, rate, leak, cap, h * _RK4_WEIGHTS[stage], ledger, heat)
+                if bypass:  # the flow goes around the capacitor: only the leak moves the parameter
+                    for q in range(n_params):
+                        ks[stage, q, 0] = -leak[q, 0] * trial[q, 0]
+                _port_power(trial, port_effort, n_params, rate, leak, cap, h * _RK4_WEIGHTS[stage], ledger, heat,
+                            inertial, inertia, friction, bypass)
             if emits:
                 column = 0 if stage == 0 else (1 if stage == _MIDPOINT else 2)
                 raw = _power(ring_f[kind]) + _power(ring_b[kind])

@@ -206,7 +206,7 @@ def test_substrates_are_objects_behind_one_interface():
     with pytest.raises(ConfigurationError, match="runs only the schedules"):
         get_substrate("tline").check("naive", Resistive(10.0))
     with pytest.raises(ConfigurationError, match="resistive ports"):
-        TLine().check("pipelined", Inertial(10.0, 1.0))
+        TLine().check("pipelined", Inertial(10.0, 1.0, leak=0.1))
     with pytest.raises(ConfigurationError, match="not a circuit"):
         get_substrate("worldsheet", {"td": 1e-9})
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ConfigurationError
 from ..network import backprop, gradient_error
-from ..ports import Resistive
+from ..ports import Inertial, Resistive
 from .history import History
 from .schedules import Pipelined, Separated
 
@@ -107,14 +107,18 @@ class CircuitSubstrate(Substrate):
     A subclass names its realisation class (:meth:`realisation`, with ``from_config`` and ``to_config``)
     and its session (:meth:`session`: ``run``, ``params``, ``port_heat``, ``energy``, ``updates``,
     ``physical_time``, ``gradient_latency``) and frozen efforts (:meth:`frozen_efforts`); the training
-    loop and the history are shared. The ports are resistive: ``port`` must be a
-    :class:`~substrate.ports.Resistive` port without device limits; its learning rate ``lr`` maps to a
-    port resistance. Callbacks see one :class:`StepInfo` per epoch. The history's port powers are
-    physical: ``port_absorbed`` is the mean power in W dissipated in each parameter array's port
-    resistors over the epoch, ``port_reflected`` is 0 (matched resistive ports).
+    loop and the history are shared. The ports are the kinds in ``port_kinds`` without device limits:
+    a :class:`~substrate.ports.Resistive` port's learning rate ``lr`` maps to a port resistance; an
+    :class:`~substrate.ports.Inertial` one (where supported: an inductor in series with the port
+    resistor) maps ``(lr, momentum)`` to ``(R, M)``. Callbacks see one :class:`StepInfo` per epoch. The
+    history's port powers are physical: ``port_absorbed`` is the mean power in W dissipated in each
+    parameter array's port resistors over the epoch, ``port_reflected`` is 0 (matched resistive ports;
+    not split into waves for inertial ones).
     """
 
     integrates_ports = True
+    #: the port kinds this circuit realises
+    port_kinds: tuple = (Resistive,)
 
     def __init__(self, circuit=None):
         self.circuit = circuit if isinstance(circuit, self.realisation()) else self.read_circuit(circuit)
@@ -143,16 +147,22 @@ class CircuitSubstrate(Substrate):
         super().check(schedule, port, depth)
         if depth is not None:
             self.check_depth(schedule, depth)
-        if type(port) is not Resistive or port.bounds is not None or port.leak or port.resistance_tolerance:
-            raise ConfigurationError(f"port = {port!r}: the {self.name} substrate realises resistive ports without "
-                                     "bounds, levels, leak or tolerance (a capacitor charged through R; its "
-                                     "non-idealities are [circuit] keys); use Resistive(R)")
+        if (type(port) not in self.port_kinds or port.bounds is not None or port.leak
+                or port.resistance_tolerance):
+            kinds = " or ".join(kind.__name__ for kind in self.port_kinds)
+            raise ConfigurationError(f"port = {port!r}: the {self.name} substrate realises {kinds} ports without "
+                                     "bounds, levels, leak or tolerance (a capacitor charged through R, or through R "
+                                     "and an inductor; its non-idealities are [circuit] keys)")
+        if type(port) is Inertial and not 0.0 < port.momentum < 1.0:
+            raise ConfigurationError(f"port = {port!r} has momentum {port.momentum!r}, outside the valid range (0, 1) "
+                                     f"of the {self.name} substrate's inertial ports (momentum 0 is Resistive)")
 
     def check_depth(self, schedule: str, depth: int) -> None:
         """Refuse a realisation that cannot run a depth-``depth`` network on ``schedule`` (e.g. a short settle)."""
 
-    def session(self, net, loss: str, schedule: str, lr: float, batch_size: int, beta: float):
-        """A circuit session training ``net`` (read, not modified) in physical time."""
+    def session(self, net, loss: str, schedule: str, lr: float, batch_size: int, beta: float,
+                momentum: float | None = None):
+        """A circuit session training ``net`` (read, not modified) in physical time (``momentum``: inertial ports)."""
         raise NotImplementedError
 
     def frozen_efforts(self, net, loss: str, x, target, beta: float) -> list:
@@ -164,7 +174,8 @@ class CircuitSubstrate(Substrate):
         from .trainer import StepInfo
 
         started = time.perf_counter()
-        session = self.session(net, loss.name, schedule, port.learning_rate, batch_size, beta)
+        session = self.session(net, loss.name, schedule, port.learning_rate, batch_size, beta,
+                               port.momentum if type(port) is Inertial else None)
         n_train = len(dataset.x_train)
         steps = n_train // batch_size
         targets = loss.target(dataset.y_train, net.sizes[-1])
@@ -241,6 +252,7 @@ class TLine(CircuitSubstrate):
 
     name = "tline"
     schedules = ("separated", "pipelined")
+    port_kinds = (Resistive, Inertial)
 
     @classmethod
     def realisation(cls) -> type:
@@ -252,10 +264,10 @@ class TLine(CircuitSubstrate):
         if schedule == "separated":
             self.circuit.settle(depth)
 
-    def session(self, net, loss, schedule, lr, batch_size, beta):
+    def session(self, net, loss, schedule, lr, batch_size, beta, momentum=None):
         from circuits.physical import TLineSession
 
-        return TLineSession(net, loss, self.circuit, schedule, lr, batch_size, beta)
+        return TLineSession(net, loss, self.circuit, schedule, lr, batch_size, beta, momentum)
 
     def frozen_efforts(self, net, loss, x, target, beta):
         from circuits.physical import frozen_efforts
@@ -298,7 +310,7 @@ class RC(CircuitSubstrate):
     def check_depth(self, schedule, depth):
         self.circuit.settle(depth)
 
-    def session(self, net, loss, schedule, lr, batch_size, beta):
+    def session(self, net, loss, schedule, lr, batch_size, beta, momentum=None):
         from circuits.rc_session import RCSession
 
         return RCSession(net, loss, self.circuit, lr, batch_size, beta)
