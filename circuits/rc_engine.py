@@ -196,7 +196,7 @@ def run_rc_schedule(table, activations, loss_code, beta, tau, xs, targets, gate,
                 _copy(held, port_effort)
             _derivative(trial_s, port_effort, n_params, False, rate, no_rate, no_rate, no_rate, ks[stage])
             weight = h * _RK4_WEIGHTS[stage]
-            _port_power(trial_s, port_effort, n_params, rate, no_rate, cap, weight, ledger, heat)
+            _port_power(trial_s, port_effort, n_params, rate, no_rate, cap, weight, ledger, heat, False, rate, rate, False)
             _node_power(emit, trial_w, tau, node_cap, weight, ledger)
         _combine(flat_w, h, _TABLEAU[_STEP], flat_kw, flat_tw)
         _combine(flat_s, h, _TABLEAU[_STEP], flat_ks, flat_ts)

@@ -205,7 +205,7 @@ def test_substrates_are_objects_behind_one_interface():
         get_substrate("graphene")
     with pytest.raises(ConfigurationError, match="runs only the schedules"):
         get_substrate("tline").check("naive", Resistive(10.0))
-    with pytest.raises(ConfigurationError, match="resistive ports"):
+    with pytest.raises(ConfigurationError, match="realises resistive or inertial ports without bounds"):
         TLine().check("pipelined", Inertial(10.0, 1.0, leak=0.1))
     with pytest.raises(ConfigurationError, match="not a circuit"):
         get_substrate("worldsheet", {"td": 1e-9})

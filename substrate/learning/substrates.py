@@ -149,7 +149,7 @@ class CircuitSubstrate(Substrate):
             self.check_depth(schedule, depth)
         if (type(port) not in self.port_kinds or port.bounds is not None or port.leak
                 or port.resistance_tolerance):
-            kinds = " or ".join(kind.__name__ for kind in self.port_kinds)
+            kinds = " or ".join(kind.__name__.lower() for kind in self.port_kinds)
             raise ConfigurationError(f"port = {port!r}: the {self.name} substrate realises {kinds} ports without "
                                      "bounds, levels, leak or tolerance (a capacitor charged through R, or through R "
                                      "and an inductor; its non-idealities are [circuit] keys)")
