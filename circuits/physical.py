@@ -106,7 +106,7 @@ class Circuit:
         ``[-limit, limit]`` (an ideal clamp to the rails; a run starts with the parameters clamped).
     parameter_bits : int, optional
         Non-ideality (needs ``parameter_limit``): the junctions read each parameter quantised to
-        ``2^bits`` levels evenly spaced over ``[-limit, limit]`` (nearest level, ends included; a weight
+        ``2^bits`` levels evenly spaced over ``[-limit, limit]`` (nearest level, ties upward, ends included; a weight
         read through an ADC/DAC), while the capacitor itself integrates continuously, so updates smaller
         than a level accumulate (1 <= bits <= 52).
     seed : int

@@ -55,7 +55,7 @@ def _read(node: str, circuit: Circuit) -> str:
 
 
 #: time constant of the rail clamps as a fraction of ``td``: the clamp conductance is ``C / (td * this)``, so a
-#: port current ``i`` holds the capacitor ``i td * this / C`` past its rail (1e-12 V here for the window's currents)
+#: port current ``i = lr C e / td`` holds the capacitor ``i td * this / C = 1e-6 lr |e|`` volts past its rail
 _CLAMP = 1e-6
 
 
