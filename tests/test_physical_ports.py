@@ -183,8 +183,10 @@ def test_bad_port_values_are_refused_before_any_work(tmp_path, table, message):
 
 
 # --- the exported netlist in ngspice ---------------------------------------------------------------
-@pytest.mark.parametrize("options", [{"amplifier_bandwidth": 1e9}, {"parameter_limit": 1.0}])
-def test_exported_band_limited_and_bounded_trainers_match_the_native_engine_in_ngspice(ngspice, options):
+def _window_in_both(circuit, n_window=10):
+    """A 2-4-2 classifier trained natively on ``circuit`` (pipelined, 1000 updates), then a window of
+    ``n_window`` minibatches from rest natively and exported to ngspice (200 steps per delay): both
+    parameter trajectories on the delay grid, (n_window + 1, P)."""
     from circuits import ngspice as runner
     from circuits.physical_netlist import pipelined_trainer
 
@@ -192,20 +194,26 @@ def test_exported_band_limited_and_bounded_trainers_match_the_native_engine_in_n
     xs = rng.normal(size=(400, 2))
     labels = ((xs[:, 0] * xs[:, 1]) > 0).astype(int)
     xb, tb = xs.reshape(-1, 2, 2), np.stack([CE.target(row, 2) for row in labels.reshape(-1, 2)])
-    circuit = Circuit(**options)
     trained = TLineSession(MLP([2, 4, 2], "tanh", "identity", seed=0), "cross_entropy", circuit, "pipelined", 0.1, 2)
     for _ in range(5):
         trained.run(xb, tb)
     net = MLP([2, 4, 2], "tanh", "identity", seed=0)
     net.params = trained.params()
-    x, target = xb[:10], tb[:10]
+    x, target = xb[:n_window], tb[:n_window]
     native = TLineSession(net, "cross_entropy", circuit, "pipelined", 0.1, 2)
     trajectory = np.vstack([_flat(net.params), native.run(x, target, record_every=1)])
     exported = pipelined_trainer(net, x, target, "cross_entropy", circuit, 0.1, steps_per_td=200)
     result = runner.run(exported.netlist, save=[str(n) for grid in exported.nodes["params"] for n in np.ravel(grid)])
     assert result.warnings == []
     spice = np.concatenate([g.reshape(len(result.time), -1) for g in exported.read(result, "params")], axis=1)
-    on_grid = np.array([np.interp(np.arange(11) * circuit.td, result.time, c) for c in spice.T]).T
+    on_grid = np.array([np.interp(np.arange(n_window + 1) * circuit.td, result.time, c) for c in spice.T]).T
+    return trajectory, on_grid
+
+
+@pytest.mark.parametrize("options", [{"amplifier_bandwidth": 1e9}, {"parameter_limit": 1.0}])
+def test_exported_band_limited_and_bounded_trainers_match_the_native_engine_in_ngspice(ngspice, options):
+    circuit = Circuit(**options)
+    trajectory, on_grid = _window_in_both(circuit)
     span = np.ptp(trajectory, axis=0)
     moving = span > 0
     if "parameter_limit" in options:  # capacitors leave and reach their rails within the window
@@ -215,3 +223,17 @@ def test_exported_band_limited_and_bounded_trainers_match_the_native_engine_in_n
     # ngspice first order at td/200 (its ideal window: 6.1e-5); the native RK4 at its line_steps: measured
     # 4.1e-5 (bandwidth, 26 steps per delay) and 1.6e-5 (rails, 4 steps per delay) of each parameter's range
     assert np.max(np.abs(on_grid[:, moving] - trajectory[:, moving]) / span[moving]) <= 1e-4
+
+
+def test_exported_quantised_reads_match_the_native_engine_in_ngspice(ngspice):
+    """6 bits over 3 V rails (levels 0.095 V apart), a window of 6 minibatches (the issue asks >= 3; ngspice
+    did not finish 10 of them within 40 s) in which reads cross levels."""
+    circuit = Circuit(parameter_limit=3.0, parameter_bits=6)
+    trajectory, on_grid = _window_in_both(circuit, n_window=6)
+    reads = circuit.read_parameters(trajectory)
+    assert np.any(reads != reads[0])  # some read changes level within the window
+    span = np.ptp(trajectory, axis=0)
+    assert np.all(span > 0)
+    # ngspice at td/200 (5.4e-5 at td/400: partly the native's, whose level crossings fall between its
+    # stages); measured 6.7e-5 of each parameter's range; unquantised reads would be 0.14 off
+    assert np.max(np.abs(on_grid - trajectory) / span) <= 1e-4
