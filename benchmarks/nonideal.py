@@ -41,6 +41,7 @@ LEVELS = {
     "amplifier_bandwidth": ((3e9, 1e9, 3e8), "Hz (td = 1 ns: 3, 1, 0.3 / td)"),
     "parameter_limit": ((1.0, 0.5, 0.25), "V (rails)"),
     "parameter_bits": ((8, 6, 4), "bits over +-1 V"),
+    "source_resistance": ((50.5, 52.5, 60.0), "ohm on z0 = 50 ohm lines (1 %, 5 %, 20 % mismatch)"),
 }
 #: key -> the other ``[circuit]`` values its rows run with: bits need rails; a band-limited separated port
 #: samples one delay after the round trip (``settle_delays = 2L + 1``; at ``2L`` it samples the front)

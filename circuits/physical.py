@@ -27,7 +27,7 @@ from substrate.errors import ConfigurationError, NumericalError, check_range, ch
 from substrate.network import get_loss
 
 from .junctions import LOSS_CODES, Layout
-from .schedule_engine import HOLD, LIVE, OPEN, SAMPLE, run_schedule
+from .schedule_engine import HOLD, LIVE, LOOP_ITERATIONS, OPEN, SAMPLE, run_schedule
 
 __all__ = ["Circuit", "TLineSession", "port_resistance", "learning_rate", "integration_window", "CIRCUIT_KEYS"]
 
@@ -46,6 +46,7 @@ _SCHEMA = {
     "line_attenuation_db": ((int, float), 0.0, None, True, True, "dB per line delay"),
     "amplifier_bandwidth": ((int, float), 0.0, None, False, True, "Hz"),
     "parameter_limit": ((int, float), 0.0, None, False, True, "V"),
+    "source_resistance": ((int, float), 0.0, None, False, True, "ohm"),
     "parameter_bits": (int, 1, 52, True, True, "bits"),
     "seed": (int, 0, None, True, True, ""),
 }
@@ -109,6 +110,13 @@ class Circuit:
         ``2^bits`` levels evenly spaced over ``[-limit, limit]`` (nearest level, ties upward, ends included; a weight
         read through an ADC/DAC), while the capacitor itself integrates continuously, so updates smaller
         than a level accumulate (1 <= bits <= 52).
+    source_resistance : float, optional
+        Non-ideality: junction impedance mismatch. Every junction source resistor (both ends of every
+        link, the loss port, the delay stubs' sources) is ``source_resistance`` ohm (> 0; default ``z0``:
+        matched) while the lines stay ``z0`` and the junctions still read ``v(end) - v(source)/2``. Each
+        end then reflects ``G = (Rs - z0)/(Rs + z0)`` (:attr:`reflection`) of the arriving wave and its
+        read-out carries ``-G`` times its own source: an algebraic loop through the junctions
+        (:func:`circuits.schedule_engine.junction_ends`).
     seed : int
         Seeds the drawn tolerances and the noise.
     """
@@ -124,6 +132,7 @@ class Circuit:
     amplifier_gain: float | None = None
     noise_rms: float = 0.0
     line_attenuation_db: float = 0.0
+    source_resistance: float | None = None
     seed: int = 0
     amplifier_bandwidth: float | None = None
     parameter_limit: float | None = None
@@ -151,9 +160,23 @@ class Circuit:
                     check_range(f"circuit.{key}", value, low, high, low_inclusive=low_in, high_inclusive=high_in)
                 except ConfigurationError as error:
                     raise ConfigurationError(f"{error}{f' ({unit})' if unit else ''}") from None
-        circuit = cls(**table)
-        circuit.levels  # bits need a limit
-        return circuit
+        return cls(**table).checked()
+
+    def checked(self) -> "Circuit":
+        """Itself, after the checks between keys.
+
+        Raises
+        ------
+        ConfigurationError
+            ``parameter_bits`` without ``parameter_limit``; ``amplifier_bandwidth`` with ``source_resistance``
+            (a band-limited source behind a mismatched end is not realised).
+        """
+        self.levels  # bits need a limit
+        if self.amplifier_bandwidth is not None and self.source_resistance is not None:
+            raise ConfigurationError(f"circuit.amplifier_bandwidth = {self.amplifier_bandwidth!r} with "
+                                     f"circuit.source_resistance = {self.source_resistance!r}: band-limited "
+                                     "amplifiers are realised with matched junction ends only (leave one out)")
+        return self
 
     @property
     def closed_loop_gain(self) -> float:
@@ -214,6 +237,18 @@ class Circuit:
             values = -self.rail + spacing * np.floor((values + self.rail) / spacing + 0.5)
         return values
 
+    @property
+    def reflection(self) -> float:
+        """Reflection coefficient ``(Rs - z0)/(Rs + z0)`` of every junction end (0 when matched)."""
+        if self.source_resistance is None:
+            return 0.0
+        return (self.source_resistance - self.z0) / (self.source_resistance + self.z0)
+
+    @property
+    def junction_resistance(self) -> float:
+        """Source resistance of every junction end in ohm (``z0`` when matched)."""
+        return self.z0 if self.source_resistance is None else float(self.source_resistance)
+
     def capacitances(self, n_params: int) -> np.ndarray:
         """Each port's capacitance in F, drawn with ``capacitor_tolerance`` (parameter order)."""
         u = np.random.default_rng(self.seed).uniform(-1.0, 1.0, n_params)
@@ -269,6 +304,7 @@ class TLineSession:
         if schedule not in ("separated", "pipelined"):
             raise ConfigurationError(f"schedule = {schedule!r} is unknown for the tline substrate; "
                                      "valid: 'separated', 'pipelined'")
+        circuit.checked()
         self.layout = Layout(net)
         self.loss = get_loss(loss)
         self.circuit, self.schedule, self.batch = circuit, schedule, int(batch_size)
@@ -407,7 +443,17 @@ class TLineSession:
                             self.stub_in, self.stub_out, self.intervals * M, record_every * per_update * M, records,
                             self.ledger, self.heat, self.circuit.closed_loop_gain, grid_noise[0], grid_noise[1],
                             self.circuit.line_gain, self.circuit.line_gain ** self.delays.astype(float),
-                            self.circuit.pole_tau, self.amp, self.circuit.rail, self.levels)
+                            self.circuit.reflection, self.circuit.pole_tau, self.amp, self.circuit.rail,
+                            self.levels)
+        if code < -1:
+            step = self.intervals * M - code - 2
+            raise NumericalError(f"the junction loop of mismatched ends (circuit.source_resistance = "
+                                 f"{self.circuit.source_resistance!r} ohm, reflection {self.circuit.reflection:.3g}) did "
+                                 f"not converge at t = {step * self.h!r} s (interval {step}"
+                                 f"{f' of td / {M}' if M > 1 else ''}) in "
+                                 f"{LOOP_ITERATIONS} iterations: its loop gain is near or above 1 (e.g. |reflection| "
+                                 "times the largest singular value of a linear layer's weights); above 1 the circuit "
+                                 "with any small equal delay in its junctions is unstable")
         if code >= 0:
             step = self.intervals * M + code
             raise NumericalError(f"parameters became non-finite at t = {step * self.h!r} s "

@@ -109,7 +109,8 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         ``amplifier_bandwidth`` (each junction source and the loss port drives its line through an RC
         low-pass of ``R C = 1 / (2 pi f_p)`` and a unity buffer), ``parameter_limit`` (rail clamps on the
         capacitors, junctions reading them clamped) and ``parameter_bits`` (the junctions read
-        ``floor``-quantised parameter voltages).
+        ``floor``-quantised parameter voltages), ``source_resistance`` (every junction source resistor ``R_f``, ``R_g`` and the stubs' ``R_..._i``;
+        the lines, pads and stub terminations stay ``z0``).
     lr : float
         Port learning rate, realised as ``R = td / (lr C)``.
     beta : float
@@ -136,6 +137,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         raise ConfigurationError(f"x {x.shape} and target {target.shape} must be (n_batches, batch, n) with equal "
                                  "n_batches and batch")
     td, z0, C = circuit.td, circuit.z0, circuit.port_capacitance
+    rs = circuit.junction_resistance  # every junction source resistor: the link ends, the loss port, the stubs
     steps_per_td = int(check_range("steps_per_td", steps_per_td, 1, 10_000))
     ramp = td * 1e-5 if ramp is None else check_range("ramp", ramp, 0.0, td / 10, low_inclusive=False)
     n_b, batch = x.shape[:2]
@@ -189,7 +191,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     def stub(name, value, delay, amplitude):
         """A matched line of ``delay`` s carrying ``value`` (attenuated by ``amplitude``); the far-end expression."""
         elements.extend([BSource(f"B_{name}", f"{name}_i", "0", "V", f"2*({value})"),
-                         Resistor(f"R_{name}_i", f"{name}_i", f"{name}_l", z0),
+                         Resistor(f"R_{name}_i", f"{name}_i", f"{name}_l", rs),
                          TLine(f"T_{name}", f"{name}_l", "0", f"{name}_o", "0", z0, delay)])
         end = pad(name, f"{name}_o", amplitude)
         elements.append(Resistor(f"R_{name}_o", end, "0", z0))
@@ -211,7 +213,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
                 emitted = stub(f"so{tag}", f"0.5*v(f{tag})", delay, stub_amplitude)  # the emitted wave, noise included
                 port = pad(f"t{tag}", f"r{tag}", circuit.line_gain)  # the line's loss, at its far end
                 forward = amplifier(f"amf{tag}", f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}{forward_noise}")
-                elements += _junction_unit(tag, z, forward, port, _slope_of_value(f, emitted), z0, td)
+                elements += _junction_unit(tag, z, forward, port, _slope_of_value(f, emitted), z0, td, rs)
                 for j in range(layer.n_in):
                     efforts[k - 1][i][j].append(f"v(d{tag})*{stored[j]}")
                 efforts[k - 1][i][layer.n_in].append(f"v(d{tag})")

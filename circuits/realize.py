@@ -407,20 +407,23 @@ def _weight(k, i, j):
 
 
 # --- transmission-line trainer ---------------------------------------------------------------------
-def _junction_unit(tag: str, z: str, forward: str, far: str, slope: str, z0: float, td: float) -> list:
+def _junction_unit(tag: str, z: str, forward: str, far: str, slope: str, z0: float, td: float,
+                   source_resistance: float | None = None) -> list:
     """The elements of one unit of a T-line trainer junction (layer, unit and sample in ``tag``).
 
     ``z`` is the pre-activation expression, ``forward`` the source driving the line through its matched
     ``z0`` (twice the emitted forward wave), ``far`` the node where the line's far end meets the
     backward source (the line's own end, or an attenuator pad behind it), ``slope`` the expression
     multiplying the arriving sensitivity ``v(s<tag>)`` into the backward wave ``d<tag>``.
+    ``source_resistance`` (ohm, default ``z0``) replaces both source resistors (a mismatched junction).
     """
+    rs = z0 if source_resistance is None else source_resistance
     return [
         BSource(f"B_z{tag}", f"z{tag}", "0", "V", z),
         BSource(f"B_f{tag}", f"f{tag}", "0", "V", forward),
-        Resistor(f"R_f{tag}", f"f{tag}", f"l{tag}", z0),
+        Resistor(f"R_f{tag}", f"f{tag}", f"l{tag}", rs),
         TLine(f"T{tag}", f"l{tag}", "0", f"r{tag}", "0", z0, td),
-        Resistor(f"R_g{tag}", f"g{tag}", far, z0),
+        Resistor(f"R_g{tag}", f"g{tag}", far, rs),
         BSource(f"B_a{tag}", f"a{tag}", "0", "V", f"v({far})-0.5*v(g{tag})"),
         BSource(f"B_s{tag}", f"s{tag}", "0", "V", f"v(l{tag})-0.5*v(f{tag})"),
         BSource(f"B_d{tag}", f"d{tag}", "0", "V", f"{slope}*v(s{tag})"),

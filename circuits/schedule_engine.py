@@ -28,6 +28,18 @@ delay ``2(L - k + 1) td``, the round trip from junction ``k`` to the loss port a
 each arriving sensitivity ``s_k`` with the stored pair of the same sample: ``f'_k`` is recovered
 from the emitted value (every compiled activation's slope is a function of its value). The stubs
 keep the same three samples per grid step as the lines.
+
+Mismatched junctions (``reflection != 0``): every line end is driven by its junction's source ``2u``
+behind a source resistance ``Rs != z0`` and reads ``v(end) - u`` as if it were matched. With the
+reflection coefficient ``G = (Rs - z0)/(Rs + z0)`` each end emits ``(1 - G) u + G a`` into its line
+(``a`` the arriving wave) and reads ``(1 + G) a - G u`` (:func:`junction_ends`): the read at an end
+depends on that end's own source, an algebraic loop through all junctions, solved per evaluation by
+fixed-point iteration. Every wave still travels one ``td``, so the reflections stay on the grid.
+The iteration is what the junctions do given one equal, vanishing parasitic delay each: where it
+diverges (a loop gain ``rho`` of 1 or more, e.g. ``|G| sigma_max(W_k)`` through a linear layer) that circuit
+is unstable. It stops at ``LOOP_ITERATIONS``, so it reaches rounding for ``rho^500 < 1e-14``
+(``rho < 0.94``); beyond, :class:`circuits.physical.TLineSession` raises
+:class:`substrate.errors.NumericalError`.
 """
 
 from __future__ import annotations
@@ -38,10 +50,41 @@ from numba import njit
 from .junctions import field_scratch, junction_field, mean_efforts, replicate
 from .tline_engine import _MIDPOINT, _STEP, _TABLEAU, _combine, _copy, _derivative
 
-__all__ = ["run_schedule", "OPEN", "LIVE", "HOLD", "SAMPLE"]
+__all__ = ["run_schedule", "junction_ends", "OPEN", "LIVE", "HOLD", "SAMPLE", "LOOP_TOLERANCE", "LOOP_ITERATIONS"]
 
 OPEN, LIVE, HOLD, SAMPLE = 0, 1, 2, 3
 LEFT, RIGHT, MID = 0, 1, 2
+#: the junction loop of mismatched ends has converged when no source moves by more than this times (1 + max |u|)
+LOOP_TOLERANCE = 1e-14
+#: iterations of the junction loop before :func:`run_schedule` reports that it does not converge
+LOOP_ITERATIONS = 500
+
+
+@njit(cache=True, error_model="numpy")
+def junction_ends(own, arriving, reflection, emitted, read):
+    r"""The line end of a junction whose source ``2 u`` sits behind ``Rs`` on a line of impedance ``z0``.
+
+    With the line's incident wave ``a`` (V) and ``G = (Rs - z0)/(Rs + z0)``, Kirchhoff at the end
+    (``2u = v + Rs i``, ``v = e + a``, ``z0 i = e - a``) gives the wave ``e`` launched into the line and
+    the junction's matched read-out ``v - u``:
+
+    .. math:: e = (1 - G) u + G a, \qquad v - u = (1 + G) a - G u.
+
+    Parameters
+    ----------
+    own : ndarray, shape (N, C)
+        Half the junction's source voltage ``u`` at each end, in V (its emission when matched).
+    arriving : ndarray, shape (N, C)
+        The wave arriving at each end, in V.
+    reflection : float
+        ``G`` (0: matched, ``e = u`` and the read is ``a``).
+    emitted, read : ndarray, shape (N, C)
+        Written: ``e`` and ``v - u`` in V.
+    """
+    for r in range(own.shape[0]):
+        for c in range(own.shape[1]):
+            emitted[r, c] = (1.0 - reflection) * own[r, c] + reflection * arriving[r, c]
+            read[r, c] = (1.0 + reflection) * arriving[r, c] - reflection * own[r, c]
 
 
 @njit(cache=True, error_model="numpy")
@@ -122,10 +165,45 @@ def _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, ar
 
 
 @njit(cache=True, error_model="numpy")
-def _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin, pout, write, stub_gain):
+def _solve_ends(table, activations, loss_code, beta, theta, x, target, loss_on, arrive_f, arrive_b, emit_f, emit_b,
+                effort, with_effort, stubs, pin, pout, scratch, gain, noise_f, noise_b, reflection, read_f, read_b,
+                wave_f, wave_b, prev_f, prev_b):
+    """The junction field with mismatched line ends: the fixed point of ``u = field(read(u))``.
+
+    ``emit_f``/``emit_b`` hold the sources' halves ``u`` (the starting guess on entry: the last
+    evaluation's), ``read_f``/``read_b`` the junctions' reads and ``wave_f``/``wave_b`` the waves launched
+    into the lines (:func:`junction_ends`), all consistent with the returned ``u``. Iterates until no
+    ``u`` moves by more than ``LOOP_TOLERANCE (1 + max |u|)``; returns False if that takes more than
+    ``LOOP_ITERATIONS``.
+    """
+    for _ in range(LOOP_ITERATIONS):
+        _copy(emit_f, prev_f)
+        _copy(emit_b, prev_b)
+        junction_ends(prev_f, arrive_b, reflection, wave_f, read_b)  # junction k's own end of link k
+        junction_ends(prev_b, arrive_f, reflection, wave_b, read_f)  # the far end, junction k + 1's (or the loss port)
+        _evaluate(table, activations, loss_code, beta, theta, x, target, loss_on, read_f, read_b, emit_f, emit_b,
+                  effort, with_effort, stubs, pin, pout, scratch, gain, noise_f, noise_b)
+        change, scale = 0.0, 0.0
+        for r in range(emit_f.shape[0]):
+            for c in range(emit_f.shape[1]):
+                change = max(change, abs(emit_f[r, c] - prev_f[r, c]), abs(emit_b[r, c] - prev_b[r, c]))
+                scale = max(scale, abs(emit_f[r, c]), abs(emit_b[r, c]))
+        if change != change:  # nan: no fixed point to find
+            return False
+        if change > LOOP_TOLERANCE * (1.0 + scale):
+            continue
+        junction_ends(emit_f, arrive_b, reflection, wave_f, read_b)
+        junction_ends(emit_b, arrive_f, reflection, wave_b, read_f)
+        return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin, pout, write, stub_gain, launch):
     """Read (``write`` False) each junction's stub pair at slot ``g mod D_k`` into ``pin``/``pout``, attenuated
-    by ``stub_gain[k]``, or store the present one. Returns ``sum v^2`` of what was stored or, reading, of the
-    stored values before the attenuation (what entered the stub's attenuator)."""
+    by ``stub_gain[k]``, or store the present one as the wave its source launches, ``launch`` times the value
+    (``1 - G`` behind a mismatched source resistance). Returns ``sum v^2`` of what was stored or, reading, of
+    the stored values before the attenuation (what entered the stub's attenuator)."""
     n0 = table[0, 0]
     lanes = x.shape[1]
     power = 0.0
@@ -137,7 +215,7 @@ def _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin
         for j in range(n_in):
             for c in range(lanes):
                 if write:
-                    value = x[j, c] if k == 0 else arrive_f[table[k - 1, 3] + j, c]
+                    value = launch * (x[j, c] if k == 0 else arrive_f[table[k - 1, 3] + j, c])
                     stub_in[slot, kind, start + j, c] = value
                 else:
                     value = stub_in[slot, kind, start + j, c]
@@ -146,7 +224,7 @@ def _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin
         for i in range(n_out):
             for c in range(lanes):
                 if write:
-                    value = emit_f[node + i, c]
+                    value = launch * emit_f[node + i, c]
                     stub_out[slot, kind, node + i, c] = value
                 else:
                     value = stub_out[slot, kind, node + i, c]
@@ -218,9 +296,12 @@ _RK4_WEIGHTS = np.array([1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0])
 @njit(cache=True, error_model="numpy")
 def run_schedule(table, activations, loss_code, beta, xs, targets, source, target, gate, stubs, delays, state, held,
                  rate, leak, inertia, friction, inertial, cap, z0, h, ring_f, ring_b, stub_in, stub_out, start,
-                 record_every, record_params, ledger, heat, gain, noise_f, noise_b, line_gain, stub_gain, pole_tau, amp,
-                 limit, levels):
-    """Advance the trainer over ``len(source)`` grid intervals of ``h`` seconds; returns the failing step or -1.
+                 record_every, record_params, ledger, heat, gain, noise_f, noise_b, line_gain, stub_gain, reflection,
+                 pole_tau, amp, limit, levels):
+    """Advance the trainer over ``len(source)`` grid intervals of ``h`` seconds.
+
+    Returns -1, or ``m + 1`` if the parameters became non-finite in interval ``m``, or ``-(m + 2)`` if the
+    junction loop of mismatched ends did not converge in interval ``m``.
 
     Parameters
     ----------
@@ -244,7 +325,7 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
         Line impedance in ohm (energy ledger only).
     h : float
         Grid step in s: ``td / M`` with ``M = ring_f.shape[0]`` grid steps per line delay (``M = 1``
-        unless the amplifiers are band-limited).
+        unless the amplifiers are band-limited or the parameters bounded).
     ring_f, ring_b : ndarray, shape (M, 3, N, C)
         The lines' emissions of the last delay, per grid step (left limit, right limit, midpoint); carried
         over between calls.
@@ -268,11 +349,17 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
         Amplitude reaching the far end of a link line (1: lossless; a matched attenuator at its end).
     stub_gain : ndarray, shape (L,)
         The same for each junction's stub lines.
+    reflection : float
+        Reflection coefficient ``(Rs - z0)/(Rs + z0)`` of every junction end (link ends, loss port, stub
+        sources) with source resistance ``Rs`` (0: matched). The ledger then books each end's source as
+        its line intake plus ``Rs i_s^2``, ``i_s`` the current of its own launch ``(1 - G) u`` (the exact split
+        when matched), the heat ``Rs i_s^2`` to the source resistors and the arriving waves to the
+        terminations; the balance is exact either way.
     pole_tau : float
         Time constant ``1/(2 pi f_p)`` in s of the junction amplifiers' pole (0: infinite bandwidth). Each
         emission is then a state ``tau dv/dt = u - v`` (``u``: the gained ideal emission plus its noise)
         integrated by the same RK4 stages as the parameters; ``h / tau`` must lie inside RK4's stability
-        interval (the caller picks ``M``).
+        interval (the caller picks ``M``). Only with matched ends (``reflection = 0``).
     amp : ndarray, shape (2, N, C)
         The band-limited emissions (forward, backward) in V; advanced in place (unused when ``pole_tau = 0``).
     limit : float
@@ -288,8 +375,17 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
     size = state.shape[0]
     n_in0 = xs.shape[1]
     scratch = field_scratch(table, lanes)
-    emit_f = np.empty((nodes, lanes))
-    emit_b = np.empty((nodes, lanes))
+    emit_f = np.zeros((nodes, lanes))  # the junctions' sources (halves), the starting guess of the junction loop
+    emit_b = np.zeros((nodes, lanes))
+    matched = reflection == 0.0
+    launch = 1.0 - reflection
+    # source resistor heat per v^2 / z0 of a link source's half (``(Rs/z0) (1 - G)^2``) and of a stub's wave (``Rs/z0``)
+    heat_stub = (1.0 + reflection) / (1.0 - reflection)
+    heat_link = heat_stub * launch * launch
+    loop_n = 0 if matched else nodes
+    read_f, read_b = np.empty((loop_n, lanes)), np.empty((loop_n, lanes))
+    wave_f, wave_b = np.empty((loop_n, lanes)), np.empty((loop_n, lanes))
+    prev_f, prev_b = np.empty((loop_n, lanes)), np.empty((loop_n, lanes))
     effort = np.empty((n_params, lanes))
     port_effort = np.zeros((n_params, 1))
     ks = np.zeros((4, size, 1))
@@ -320,6 +416,7 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
         hum_b = noise_b[m] if noisy else quiet
         live = mode == LIVE
         line_in = np.zeros(3)
+        line_src = np.zeros(3)
         line_out = np.zeros(3)
         line_loss = np.zeros(3)
         for stage in range(6):
@@ -348,13 +445,18 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                 stub_raw = 0.0
                 if stubs:
                     stub_raw = _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin, pout,
-                                        False, stub_gain)
+                                        False, stub_gain, launch)
                 replicate(trial, n_params, batch, theta)
                 if bounded:
                     _read(theta, n_params, limit, spacing)
                 with_effort = stage < 4 and (live or (stage == 0 and mode == SAMPLE))
-                _evaluate(table, activations, loss_code, beta, theta, x, tsrc, loss_on, arrive_f, arrive_b,
-                          emit_f, emit_b, effort, with_effort, stubs, pin, pout, scratch, gain, hum_f, hum_b)
+                if matched:
+                    _evaluate(table, activations, loss_code, beta, theta, x, tsrc, loss_on, arrive_f, arrive_b,
+                              emit_f, emit_b, effort, with_effort, stubs, pin, pout, scratch, gain, hum_f, hum_b)
+                elif not _solve_ends(table, activations, loss_code, beta, theta, x, tsrc, loss_on, arrive_f, arrive_b,
+                                     emit_f, emit_b, effort, with_effort, stubs, pin, pout, scratch, gain, hum_f, hum_b,
+                                     reflection, read_f, read_b, wave_f, wave_b, prev_f, prev_b):
+                    return -(m + 2)
                 if with_effort:
                     mean_efforts(effort, n_params, batch, held if mode == SAMPLE else port_effort)
                 if banded and stage < 4:  # the amplifiers' pole: tau dv/dt = u - v
@@ -372,26 +474,35 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                 else:
                     _copy(emit_f, sent[0])
                     _copy(emit_b, sent[1])
-                out_f, out_b = sent[0], sent[1]
+                out_f, out_b = sent[0], sent[1]  # the sources' halves (band-limited or not)
                 column = 0 if stage == 0 else (1 if stage == _MIDPOINT else 2)
                 raw = _power(ring_f[slot, kind]) + _power(ring_b[slot, kind])
                 arrived = _power(arrive_f) + _power(arrive_b)
-                line_in[column] = _power(out_f) + _power(out_b)
+                sources = _power(out_f) + _power(out_b)
+                if matched:
+                    line_in[column] = sources
+                    line_src[column] = sources
+                else:
+                    line_in[column] = _power(wave_f) + _power(wave_b)
+                    line_src[column] = heat_link * sources
                 if stubs:
                     stub_arrived = _power(pin) + _power(pout)
-                    line_in[column] += _stub_io(table, delays, g, kind, x, arrive_f, out_f, stub_in, stub_out, pin,
-                                                pout, True, stub_gain)
+                    stored = _stub_io(table, delays, g, kind, x, arrive_f if matched else read_f, out_f, stub_in,
+                                      stub_out, pin, pout, True, stub_gain, launch)
+                    line_in[column] += stored
+                    line_src[column] += stored if matched else heat_stub * stored
                     raw += stub_raw
                     arrived += stub_arrived
                 line_out[column] = arrived
                 line_loss[column] = raw - arrived
-                _copy(out_f, ring_f[slot, kind])
-                _copy(out_b, ring_b[slot, kind])
+                _copy(out_f if matched else wave_f, ring_f[slot, kind])
+                _copy(out_b if matched else wave_b, ring_b[slot, kind])
         # Simpson over the interval from the right limit, midpoint and left limit of the line powers
         simpson = h / 6.0 / z0
         emitted = simpson * (line_in[0] + 4.0 * line_in[1] + line_in[2])
-        ledger[0] += 2.0 * emitted
-        ledger[1] += emitted
+        resistors = simpson * (line_src[0] + 4.0 * line_src[1] + line_src[2])
+        ledger[0] += emitted + resistors
+        ledger[1] += resistors
         ledger[2] += simpson * (line_out[0] + 4.0 * line_out[1] + line_out[2])
         ledger[6] += simpson * (line_loss[0] + 4.0 * line_loss[1] + line_loss[2])
         if (m + 1) % record_every == 0:

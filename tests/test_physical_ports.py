@@ -174,6 +174,8 @@ def test_rail_clamps_close_the_energy_ledger():
     ({"parameter_limit": 0.0}, r"circuit.parameter_limit = 0.0 is outside the valid range \(0.0, inf\] \(V\)"),
     ({"amplifier_bandwidth": -1e9}, r"circuit.amplifier_bandwidth = -1000000000.0 is outside the valid range "
                                     r"\(0.0, inf\] \(Hz\)"),
+    ({"amplifier_bandwidth": 1e9, "source_resistance": 60.0},
+     r"circuit.amplifier_bandwidth = 1000000000.0 with circuit.source_resistance = 60.0: band-limited"),
 ])
 def test_bad_port_values_are_refused_before_any_work(tmp_path, table, message):
     with pytest.raises(ConfigurationError, match=message):
