@@ -18,7 +18,7 @@ from substrate.network import get_loss
 from . import expressions as ex
 from .netlist import PWL, BSource, Capacitor, Netlist, Resistor, TLine, Tran, VoltageSource
 from .physical import Circuit, inertial_port, port_resistance
-from .realize import _PRECISE, Circuit as Realised, _dense, _inertial_port, _junction_unit, _weight
+from .realize import _PRECISE, Circuit as Realised, _dense, _inertial_port, _junction_unit
 from .spice import format_number as num
 
 __all__ = ["pipelined_trainer"]
@@ -41,9 +41,28 @@ def _steps(values: np.ndarray, td: float, ramp: float) -> PWL:
     return PWL(tuple(points))
 
 
+def _read(node: str, circuit: Circuit) -> str:
+    """What a junction reads of parameter node ``node``: ``v(node)``, clamped to the rails and quantised as
+    :meth:`Circuit.read_parameters` (ngspice's ``floor``) when the circuit bounds or quantises it."""
+    if circuit.parameter_limit is None:
+        return f"v({node})"
+    rail = num(circuit.rail)
+    clamped = f"min(max(v({node}),-{rail}),{rail})"
+    if not circuit.levels:
+        return clamped
+    spacing = num(2.0 * circuit.rail / (circuit.levels - 1))
+    return f"(-{rail}+{spacing}*floor(({clamped}+{rail})/{spacing}+0.5))"
+
+
+#: time constant of the rail clamps as a fraction of ``td``: the clamp conductance is ``C / (td * this)``, so a
+#: port current ``i = lr C e / td`` holds the capacitor ``i td * this / C = 1e-6 lr |e|`` volts past its rail
+_CLAMP = 1e-6
+
+
 def _ports(net, efforts, beta, batch, resistance, circuit, inductance=None):
     """Parameter capacitors ``C_i`` (:meth:`Circuit.capacitances`) charged by ``-e/R`` (or, with ``inductance``
-    M in H, by an inertial port: :func:`circuits.realize._inertial_port`), with leak resistors if any."""
+    M in H, by an inertial port: :func:`circuits.realize._inertial_port`), with leak resistors if any, and rail
+    clamps (a stiff conductance beyond ``+-parameter_limit``) if bounded."""
     n_params = sum(p.size for p in net.params)
     capacitances = circuit.capacitances(n_params)
     elements, names, q = [], [], 0
@@ -57,7 +76,8 @@ def _ports(net, efforts, beta, batch, resistance, circuit, inductance=None):
                                                                                  for i in range(layer.n_out)]
         for i, j in order:  # the packing order of circuits.junctions.Layout: weights row by row, then biases
             node = w_names[i, j] if j < layer.n_in else b_names[i]
-            elements.append(Capacitor(f"C_{node}", node, "0", float(capacitances[q]), ic=float(values[i, j])))
+            initial = float(np.clip(values[i, j], -circuit.rail, circuit.rail))  # the rails hold the capacitors
+            elements.append(Capacitor(f"C_{node}", node, "0", float(capacitances[q]), ic=initial))
             # an ideal port has no leak; ngspice needs a DC path: 1e30 ohm (a leak rate 1e-18 of 1/(R C))
             leak = 1e30 if circuit.leak_resistance is None else circuit.leak_resistance
             elements.append(Resistor(f"R_leak_{node}", node, "0", leak))
@@ -66,6 +86,10 @@ def _ports(net, efforts, beta, batch, resistance, circuit, inductance=None):
                                            resistance, inductance)
             else:  # current out of the node through the source +e/R: the port charges the capacitor with -e/R
                 elements.append(BSource(f"B_port_{node}", node, "0", "I", f"{num(scale)}*({efforts[k - 1][i][j]})"))
+            if circuit.parameter_limit is not None:  # the rails: no current inside, a stiff conductance beyond
+                rail, conductance = num(circuit.rail), num(float(capacitances[q]) / (_CLAMP * circuit.td))
+                elements.append(BSource(f"B_rail_{node}", node, "0", "I",
+                                        f"{conductance}*(uramp(v({node})-{rail})-uramp(-v({node})-{rail}))"))
             q += 1
     return elements, names
 
@@ -87,7 +111,10 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         (ohm), ``capacitor_tolerance`` (drawn capacitors), ``amplifier_gain`` (every junction source and
         the loss port times ``A / (1 + A)``), ``line_attenuation_db`` (a matched T attenuator at the far
         end of every line and stub: series arms ``z0 (1 - A)/(1 + A)``, shunt ``2 z0 A / (1 - A^2)``),
-        ``source_resistance`` (every junction source resistor ``R_f``, ``R_g`` and the stubs' ``R_..._i``;
+        ``amplifier_bandwidth`` (each junction source and the loss port drives its line through an RC
+        low-pass of ``R C = 1 / (2 pi f_p)`` and a unity buffer), ``parameter_limit`` (rail clamps on the
+        capacitors, junctions reading them clamped) and ``parameter_bits`` (the junctions read
+        ``floor``-quantised parameter voltages), ``source_resistance`` (every junction source resistor ``R_f``, ``R_g`` and the stubs' ``R_..._i``;
         the lines, pads and stub terminations stay ``z0``).
     lr : float
         Port learning rate, realised as ``R = td / (lr C)``.
@@ -145,6 +172,17 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         elements.append(VoltageSource(f"V_{name}", name, "0", _steps(noise[side, :, offsets[k - 1] + i, n], td, ramp)))
         return f"+2*v({name})"
 
+    def amplifier(name, source):
+        """``source`` (twice an emitted wave) through the amplifiers' pole: a B source, ``R``, ``C`` to ground and a
+        buffer reading ``C``; without a pole ``source`` itself."""
+        if circuit.amplifier_bandwidth is None:
+            return source
+        resistance = 1e3
+        elements.extend([BSource(f"B_{name}_u", f"{name}_u", "0", "V", source),
+                         Resistor(f"R_{name}_p", f"{name}_u", f"{name}_p", resistance),
+                         Capacitor(f"C_{name}_p", f"{name}_p", "0", circuit.pole_tau / resistance, ic=0.0)])
+        return f"v({name}_p)"
+
     gate = np.where(np.arange(n_b) < depth, 0.0, 1.0)
     elements.append(VoltageSource("V_loss_gate", "loss_gate", "0", _steps(gate, td, ramp)))
 
@@ -178,28 +216,31 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
             stored = [stub(f"si{k}_{j}_s{n}", arriving[j], delay, stub_amplitude) for j in range(layer.n_in)]
             for i in range(layer.n_out):
                 tag = f"{k}_{i}_s{n}"
-                z = ex.linear([_weight(k, i, j) for j in range(layer.n_in)], arriving, f"v(b{k}_{i})")
+                z = ex.linear([_read(f"w{k}_{i}_{j}", circuit) for j in range(layer.n_in)], arriving,
+                              _read(f"b{k}_{i}", circuit))
                 forward_noise = hum(0, k, i, n)
                 emitted = stub(f"so{tag}", f"0.5*v(f{tag})", delay, stub_amplitude)  # the emitted wave, noise included
                 port = pad(f"t{tag}", f"r{tag}", circuit.line_gain)  # the line's loss, at its far end
-                elements += _junction_unit(tag, z, f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}{forward_noise}",
-                                           port, _slope_of_value(f, emitted), z0, td, rs)
+                forward = amplifier(f"amf{tag}", f"{num(2 * gain)}*{ex.activation(f, f'v(z{tag})')}{forward_noise}")
+                elements += _junction_unit(tag, z, forward, port, _slope_of_value(f, emitted), z0, td, rs)
                 for j in range(layer.n_in):
                     efforts[k - 1][i][j].append(f"v(d{tag})*{stored[j]}")
                 efforts[k - 1][i][layer.n_in].append(f"v(d{tag})")
             if k > 1:
                 for j in range(layer.n_in):
-                    back = ex.linear([_weight(k, i, j) for i in range(layer.n_out)],
+                    back = ex.linear([_read(f"w{k}_{i}_{j}", circuit) for i in range(layer.n_out)],
                                      [f"v(d{k}_{i}_s{n})" for i in range(layer.n_out)])
                     elements.append(BSource(f"B_g{k - 1}_{j}_s{n}", f"g{k - 1}_{j}_s{n}", "0", "V",
-                                            f"{num(2 * gain)}*({back}){hum(1, k - 1, j, n)}"))
+                                            amplifier(f"amb{k - 1}_{j}_s{n}",
+                                                      f"{num(2 * gain)}*({back}){hum(1, k - 1, j, n)}")))
     for n in range(batch):
         outputs = [f"v(a{depth}_{i}_s{n})" for i in range(net.sizes[-1])]
         targets = [f"v(y{i}_s{n})" for i in range(net.sizes[-1])]
         for i in range(net.sizes[-1]):
             gradient = ex.loss_gradient(loss.name, outputs, targets, i)
             elements.append(BSource(f"B_g{depth}_{i}_s{n}", f"g{depth}_{i}_s{n}", "0", "V",
-                                    f"{num(2 * beta * gain)}*v(loss_gate)*{gradient}{hum(1, depth, i, n)}"))
+                                    amplifier(f"amb{depth}_{i}_s{n}", f"{num(2 * beta * gain)}*v(loss_gate)*{gradient}"
+                                                                     f"{hum(1, depth, i, n)}")))
     joined = [[["+".join(terms) for terms in row] for row in layer] for layer in efforts]
     if momentum is None:
         R, M = port_resistance(lr, circuit, "pipelined"), None

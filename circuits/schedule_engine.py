@@ -6,7 +6,16 @@ sensitivities with delay stubs. One grid step is one line delay ``h = td`` (ever
 at a multiple of ``td``, so every breaking point of the delay system is a grid point and RK4 keeps
 the fourth order of :mod:`circuits.tline_engine`, whose three-samples-per-step ring it reuses).
 
-Per grid interval ``m`` (``[m td, (m + 1) td)``) the schedule arrays say
+Band-limited junction amplifiers (a first-order pole, ``pole_tau > 0``) make every emission a state
+``tau dv/dt = u - v`` integrated by the same RK4 stages as the parameters; the emissions are then
+continuous, so the ring's three samples per step still describe them, and their derivatives jump
+only where the sources switch (grid points): the order is kept. A pole of time constant ``tau`` needs
+``h <= tau`` (RK4 is stable for ``h / tau < 2.78``), so the grid then has ``M = ring_f.shape[0]``
+steps per line delay, ``h = td / M``, and each line is a ring of ``M`` steps; the schedule arrays and
+the stub delays are given per grid step. Bounded parameters are clamped to their rails after every
+step and read clamped (and quantised) wherever the junctions replicate them.
+
+Per grid interval ``m`` (``[m h, (m + 1) h)``) the schedule arrays say
 
 - ``source[m]``: which minibatch drives the input source (row of ``xs``);
 - ``target[m]``: which minibatch's target drives the loss port (``-1``: the loss port is off and emits
@@ -267,14 +276,48 @@ def _port_power(state, port_effort, n_params, rate, leak, cap, weight, ledger, h
         ledger[5] += weight * cap[q, 0] * leak[q, 0] * theta * theta
 
 
+@njit(cache=True, error_model="numpy")
+def _clamp(state, n_params, limit, cap, ledger):
+    """Clamp the parameter voltages to the rails ``[-limit, limit]``; the energy ``C (v^2 - limit^2) / 2`` the
+    clamp takes from each capacitor is added to ``ledger[7]``."""
+    for q in range(n_params):
+        v = state[q, 0]
+        if v > limit or v < -limit:
+            ledger[7] += 0.5 * cap[q, 0] * (v * v - limit * limit)
+            state[q, 0] = limit if v > 0.0 else -limit
+
+
+@njit(cache=True, error_model="numpy")
+def _read(theta, n_params, limit, spacing):
+    """What the junctions read of each parameter: clamped to ``[-limit, limit]`` and, if ``spacing > 0``, rounded
+    to the nearest level ``-limit + k spacing`` (``floor(. + 1/2)``, as the netlist writes it)."""
+    for q in range(n_params):
+        for c in range(theta.shape[1]):
+            v = min(max(theta[q, c], -limit), limit)
+            if spacing > 0.0:
+                v = -limit + spacing * np.floor((v + limit) / spacing + 0.5)
+            theta[q, c] = v
+
+
+@njit(cache=True, error_model="numpy")
+def _pole(u_f, u_b, amp, tau, out):
+    """``out = (u - v) / tau`` for the forward and backward emissions ``v = amp`` (flat ``out``)."""
+    n = u_f.size
+    flat_f, flat_b, flat_v = u_f.reshape(n), u_b.reshape(n), amp.reshape(amp.size)
+    for r in range(n):
+        out[r] = (flat_f[r] - flat_v[r]) / tau
+        out[n + r] = (flat_b[r] - flat_v[n + r]) / tau
+
+
 _RK4_WEIGHTS = np.array([1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0])
 
 
 @njit(cache=True, error_model="numpy")
 def run_schedule(table, activations, loss_code, beta, xs, targets, source, target, gate, stubs, delays, state, held,
                  rate, leak, inertia, friction, inertial, cap, z0, h, ring_f, ring_b, stub_in, stub_out, start,
-                 record_every, record_params, ledger, heat, gain, noise_f, noise_b, line_gain, stub_gain, reflection):
-    """Advance the trainer over ``len(source)`` grid intervals of ``h = td`` seconds.
+                 record_every, record_params, ledger, heat, gain, noise_f, noise_b, line_gain, stub_gain, reflection,
+                 pole_tau, amp, limit, levels):
+    """Advance the trainer over ``len(source)`` grid intervals of ``h`` seconds.
 
     Returns -1, or ``m + 1`` if the parameters became non-finite in interval ``m``, or ``-(m + 2)`` if the
     junction loop of mismatched ends did not converge in interval ``m``.
@@ -303,18 +346,21 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
     z0 : float
         Line impedance in ohm (energy ledger only).
     h : float
-        Grid step (= td) in s.
-    ring_f, ring_b : ndarray, shape (3, N, C)
-        The lines' last emissions (left limit, right limit, midpoint); carried over between calls.
+        Grid step in s: ``td / M`` with ``M = ring_f.shape[0]`` grid steps per line delay (``M = 1``
+        unless the amplifiers are band-limited or the parameters bounded).
+    ring_f, ring_b : ndarray, shape (M, 3, N, C)
+        The lines' emissions of the last delay, per grid step (left limit, right limit, midpoint); carried
+        over between calls.
     stub_in, stub_out : ndarray, shape (D_1, 3, n_0 + N, C) and (D_1, 3, N, C)
         The stubs' stored pairs; carried over between calls.
     start : int
         Global index of the first interval (stub slots).
     record_every : int
         Record the parameters after every ``record_every``-th interval into ``record_params`` (R, P).
-    ledger : ndarray, shape (6,)
+    ledger : ndarray, shape (8,)
         Energies added in J: line and stub sources into the lines, their source resistors, line and stub
-        terminations, port sources, port resistors, leak resistors, line and stub attenuators.
+        terminations, port sources, port resistors, leak resistors, line and stub attenuators, the rail
+        clamps of bounded parameters.
     heat : ndarray, shape (P,)
         Energy dissipated in each port resistor, added in J.
     gain : float
@@ -331,8 +377,21 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
         its line intake plus ``Rs i_s^2``, ``i_s`` the current of its own launch ``(1 - G) u`` (the exact split
         when matched), the heat ``Rs i_s^2`` to the source resistors and the arriving waves to the
         terminations; the balance is exact either way.
+    pole_tau : float
+        Time constant ``1/(2 pi f_p)`` in s of the junction amplifiers' pole (0: infinite bandwidth). Each
+        emission is then a state ``tau dv/dt = u - v`` (``u``: the gained ideal emission plus its noise)
+        integrated by the same RK4 stages as the parameters; ``h / tau`` must lie inside RK4's stability
+        interval (the caller picks ``M``). Only with matched ends (``reflection = 0``).
+    amp : ndarray, shape (2, N, C)
+        The band-limited emissions (forward, backward) in V; advanced in place (unused when ``pole_tau = 0``).
+    limit : float
+        Parameter rail in V (``inf``: none): each parameter voltage is clamped to ``[-limit, limit]`` after
+        every step (the clamp's energy into ``ledger[7]``) and read clamped by the junctions.
+    levels : int
+        The junctions read each parameter quantised to ``levels`` values evenly spaced over
+        ``[-limit, limit]`` (nearest; 0: continuous); the capacitors integrate continuously.
     """
-    nodes, lanes = ring_f.shape[1], ring_f.shape[2]
+    nodes, lanes = ring_f.shape[2], ring_f.shape[3]
     n_params = held.shape[0]
     batch = lanes
     size = state.shape[0]
@@ -360,10 +419,19 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
     pout = np.zeros((nodes, lanes))
     flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
     steps = source.shape[0]
+    line_steps = ring_f.shape[0]
+    banded = pole_tau > 0.0
+    amp_trial = np.empty_like(amp)
+    amp_ks = np.zeros((4, amp.size))
+    flat_amp, flat_amp_trial = amp.reshape(amp.size), amp_trial.reshape(amp.size)
+    sent = np.empty((2, nodes, lanes))  # what the junctions emit into the lines and stubs
+    bounded = limit < np.inf
+    spacing = 2.0 * limit / (levels - 1) if levels > 1 else 0.0
     noisy = noise_f.shape[0] > 0
     quiet = np.zeros((0, lanes))
     for m in range(steps):
         g = start + m
+        slot = g % line_steps
         x, tsrc, mode = xs[source[m]], targets[max(target[m], 0)], gate[m] % BYPASS
         bypass = inertial and gate[m] >= BYPASS
         loss_on = target[m] >= 0
@@ -377,25 +445,33 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
         for stage in range(6):
             if stage == _STEP:
                 _combine(flat_state, h, _TABLEAU[_STEP], flat_ks, flat_trial)
+                if bounded:
+                    _clamp(trial, n_params, limit, cap, ledger)
                 _copy(trial, state)
                 for q in range(size):
                     if not np.isfinite(state[q, 0]):
                         return m + 1
             else:
                 _combine(flat_state, h, _TABLEAU[stage], flat_ks, flat_trial)
+            if banded:
+                _combine(flat_amp, h, _TABLEAU[stage], amp_ks, flat_amp_trial)
+                if stage == _STEP:
+                    _copy(amp_trial, amp)
             kind = RIGHT if stage == 0 else (LEFT if stage in (3, _STEP) else MID)
             emits = stage in (0, _MIDPOINT, _STEP)
-            evaluated = emits or live
+            evaluated = emits or live or banded
             if evaluated:
                 for r in range(nodes):  # the waves reaching the junctions through the lines' attenuators
                     for c in range(lanes):
-                        arrive_f[r, c] = line_gain * ring_f[kind, r, c]
-                        arrive_b[r, c] = line_gain * ring_b[kind, r, c]
+                        arrive_f[r, c] = line_gain * ring_f[slot, kind, r, c]
+                        arrive_b[r, c] = line_gain * ring_b[slot, kind, r, c]
                 stub_raw = 0.0
                 if stubs:
                     stub_raw = _stub_io(table, delays, g, kind, x, arrive_f, emit_f, stub_in, stub_out, pin, pout,
                                         False, stub_gain, launch)
                 replicate(trial, n_params, batch, theta)
+                if bounded:
+                    _read(theta, n_params, limit, spacing)
                 with_effort = stage < 4 and (live or (stage == 0 and mode == SAMPLE))
                 if matched:
                     _evaluate(table, activations, loss_code, beta, theta, x, tsrc, loss_on, arrive_f, arrive_b,
@@ -406,6 +482,8 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                     return -(m + 2)
                 if with_effort:
                     mean_efforts(effort, n_params, batch, held if mode == SAMPLE else port_effort)
+                if banded and stage < 4:  # the amplifiers' pole: tau dv/dt = u - v
+                    _pole(emit_f, emit_b, amp_trial, pole_tau, amp_ks[stage])
             if stage < 4:
                 if mode == OPEN:
                     port_effort[:] = 0.0
@@ -418,10 +496,16 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                 _port_power(trial, port_effort, n_params, rate, leak, cap, h * _RK4_WEIGHTS[stage], ledger, heat,
                             inertial, inertia, friction, bypass)
             if emits:
+                if banded:
+                    _copy(amp_trial, sent)
+                else:
+                    _copy(emit_f, sent[0])
+                    _copy(emit_b, sent[1])
+                out_f, out_b = sent[0], sent[1]  # the sources' halves (band-limited or not)
                 column = 0 if stage == 0 else (1 if stage == _MIDPOINT else 2)
-                raw = _power(ring_f[kind]) + _power(ring_b[kind])
+                raw = _power(ring_f[slot, kind]) + _power(ring_b[slot, kind])
                 arrived = _power(arrive_f) + _power(arrive_b)
-                sources = _power(emit_f) + _power(emit_b)
+                sources = _power(out_f) + _power(out_b)
                 if matched:
                     line_in[column] = sources
                     line_src[column] = sources
@@ -430,7 +514,7 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                     line_src[column] = heat_link * sources
                 if stubs:
                     stub_arrived = _power(pin) + _power(pout)
-                    stored = _stub_io(table, delays, g, kind, x, arrive_f if matched else read_f, emit_f, stub_in,
+                    stored = _stub_io(table, delays, g, kind, x, arrive_f if matched else read_f, out_f, stub_in,
                                       stub_out, pin, pout, True, stub_gain, launch)
                     line_in[column] += stored
                     line_src[column] += stored if matched else heat_stub * stored
@@ -438,8 +522,8 @@ def run_schedule(table, activations, loss_code, beta, xs, targets, source, targe
                     arrived += stub_arrived
                 line_out[column] = arrived
                 line_loss[column] = raw - arrived
-                _copy(emit_f if matched else wave_f, ring_f[kind])
-                _copy(emit_b if matched else wave_b, ring_b[kind])
+                _copy(out_f if matched else wave_f, ring_f[slot, kind])
+                _copy(out_b if matched else wave_b, ring_b[slot, kind])
         # Simpson over the interval from the right limit, midpoint and left limit of the line powers
         simpson = h / 6.0 / z0
         emitted = simpson * (line_in[0] + 4.0 * line_in[1] + line_in[2])

@@ -220,7 +220,7 @@ def test_substrates_are_objects_behind_one_interface():
     ({"capacitor_tolerance": 1.0}, r"circuit.capacitor_tolerance = 1.0 is outside the valid range \[0.0, 1.0\) \(fraction\)"),
     ({"leak_resistance": -5.0}, r"circuit.leak_resistance = -5.0 is outside the valid range \(0.0, inf\] \(ohm\)"),
     ({"amplifier_gain": 0.5}, r"circuit.amplifier_gain = 0.5 is outside the valid range \[1.0, inf\]"),
-    ({"tdd": 1e-9}, r"circuit.tdd = 1e-09 is not a circuit key; valid: \['amplifier_gain'"),
+    ({"tdd": 1e-9}, r"circuit.tdd = 1e-09 is not a circuit key; valid: \[.*'amplifier_gain'"),
 ])
 def test_bad_circuit_values_are_refused_before_any_work(tmp_path, table, message):
     with pytest.raises(ConfigurationError, match=message):
