@@ -27,6 +27,7 @@ from substrate.errors import ConfigurationError, NumericalError, check_range, ch
 from substrate.network import get_loss
 
 from .junctions import LOSS_CODES, Layout
+from .lossy_engine import Ladders, needs_ladders
 from .schedule_engine import HOLD, LIVE, OPEN, SAMPLE, run_schedule
 
 __all__ = ["Circuit", "TLineSession", "port_resistance", "learning_rate", "integration_window", "CIRCUIT_KEYS"]
@@ -44,6 +45,11 @@ _SCHEMA = {
     "amplifier_gain": ((int, float), 1.0, None, True, True, "V/V open loop"),
     "noise_rms": ((int, float), 0.0, None, True, True, "V"),
     "line_attenuation_db": ((int, float), 0.0, None, True, True, "dB per line delay"),
+    "source_resistance": ((int, float), 0.0, None, False, True, "ohm"),
+    "line_resistance": ((int, float), 0.0, None, True, False, "ohm per line delay"),
+    "delay_spread": ((int, float), 0.0, 1.0, True, False, "fraction"),
+    "line_cells": (int, 1, 1000, True, True, "cells per line delay"),
+    "line_courant": ((int, float), 0.0, 1.0, False, True, "Courant number"),
     "seed": (int, 0, None, True, True, ""),
 }
 #: the keys of a ``[circuit]`` table
@@ -89,8 +95,23 @@ class Circuit:
         and delay stubs) passes its waves attenuated by ``A = 10^(-dB/20)`` per delay, both ways and
         without distortion; it is realised (here and in the netlist) as a lossless line with a matched
         attenuator pad at its far end, which has the same terminal waves as a distortionless line.
+    source_resistance : float, optional
+        Non-ideality: the junction source resistors (both line ends, the loss port) in ohm (> 0;
+        default ``z0``, matched); the junctions still read the arriving wave as ``v(end) - E/2``.
+    line_resistance : float
+        Non-ideality: total series resistance in ohm of a line of delay ``td`` (>= 0; default 0). Every
+        line (links and stubs) is then a lossy RLC line, ``R' = R / td`` per second of delay, simulated
+        by the method of lines (:mod:`circuits.lossy_engine`).
+    delay_spread : float
+        Non-ideality: line ``i``'s delay is its nominal one times ``1 + s u_i``, ``u_i`` uniform in
+        [-1, 1] from the seed (:func:`circuits.lossy_engine.line_factors`), ``0 <= s < 1``; links and
+        stubs alike (default 0).
+    line_cells : int
+        Method-of-lines cells per line delay ``td`` (default 4; only used with lossy ladders).
+    line_courant : float
+        Courant number of the line with the shortest cells at the common step (0 < c <= 1; default 1).
     seed : int
-        Seeds the drawn tolerances and the noise.
+        Seeds the drawn tolerances, the noise and the delay spread.
     """
 
     td: float = 1e-9
@@ -104,6 +125,11 @@ class Circuit:
     amplifier_gain: float | None = None
     noise_rms: float = 0.0
     line_attenuation_db: float = 0.0
+    source_resistance: float | None = None
+    line_resistance: float = 0.0
+    delay_spread: float = 0.0
+    line_cells: int = 4
+    line_courant: float = 1.0
     seed: int = 0
 
     @classmethod
@@ -134,6 +160,11 @@ class Circuit:
     def closed_loop_gain(self) -> float:
         """``A / (1 + A)`` of the junction amplifiers (1 when ideal)."""
         return 1.0 if self.amplifier_gain is None else self.amplifier_gain / (1.0 + self.amplifier_gain)
+
+    @property
+    def junction_resistance(self) -> float:
+        """The junction source resistance in ohm (``z0`` unless ``source_resistance`` is given)."""
+        return self.z0 if self.source_resistance is None else self.source_resistance
 
     @property
     def line_gain(self) -> float:
@@ -218,7 +249,10 @@ class TLineSession:
         slots = int(self.delays[0]) if self.stubs else 1
         self.stub_in = np.zeros((slots, 3, n0 + N, B))
         self.stub_out = np.zeros((slots, 3, N, B))
-        self.ledger = np.zeros(7)
+        self.ledger = np.zeros(8)
+        # the kernel: the exact ring buffers for lossless lines, the method-of-lines ladders otherwise
+        self.ladders = Ladders(self.layout, B, circuit, self.delays if self.stubs else None) \
+            if needs_ladders(circuit) else None
         # the noise stream: seeded apart from the capacitor draws (a second child of the same seed)
         self.noise_rng = np.random.default_rng([circuit.seed, 1])
         self.last_noise = None
@@ -237,7 +271,7 @@ class TLineSession:
     def stored_energy(self) -> float:
         """Energy stored now in J: the lines and stubs (each delay of emissions, Simpson) and the port capacitors."""
         h, z0 = self.circuit.td, self.circuit.z0
-        lines = sum(h / 6.0 / z0 * (np.sum(ring[..., 1, :, :] ** 2) + 4 * np.sum(ring[..., 2, :, :] ** 2)
+        lines = self.ladders.stored() if self.ladders is not None else sum(h / 6.0 / z0 * (np.sum(ring[..., 1, :, :] ** 2) + 4 * np.sum(ring[..., 2, :, :] ** 2)
                                     + np.sum(ring[..., 0, :, :] ** 2))
                     for ring in (self.ring_f, self.ring_b, self.stub_in, self.stub_out))
         return float(lines + 0.5 * np.sum(self.cap[:, 0] * self.state[:self.layout.n_params, 0] ** 2))
@@ -250,12 +284,12 @@ class TLineSession:
         """The energy ledger since the start, in J, and its relative balance error."""
         injected = self.ledger[0] + self.ledger[3]
         stored = self.stored_energy() - self.energy_start
-        dissipated = self.ledger[1] + self.ledger[2] + self.ledger[4] + self.ledger[5] + self.ledger[6]
+        dissipated = self.ledger[1] + self.ledger[2] + self.ledger[4] + self.ledger[5] + self.ledger[6] + self.ledger[7]
         scale = max(abs(injected), abs(stored), abs(dissipated), 1e-300)
         return {"injected_j": float(injected), "stored_j": float(stored), "dissipated_j": float(dissipated),
                 "source_resistors_j": float(self.ledger[1]), "terminations_j": float(self.ledger[2]),
                 "port_resistors_j": float(self.ledger[4]), "leak_resistors_j": float(self.ledger[5]),
-                "line_attenuators_j": float(self.ledger[6]),
+                "line_attenuators_j": float(self.ledger[6]), "line_resistors_j": float(self.ledger[7]),
                 "energy_balance_error": float(abs(injected - stored - dissipated) / scale)}
 
     @property
@@ -313,13 +347,21 @@ class TLineSession:
             noise = np.zeros((2, 0, N, B))
         self.last_noise = noise
         records = np.empty((n_b // record_every, self.layout.n_params))
-        code = run_schedule(self.layout.table, self.layout.activations, LOSS_CODES[self.loss.name], self.beta, xs, ts,
-                            source.astype(np.int64), target_index.astype(np.int64), gate.astype(np.int64), self.stubs,
-                            self.delays, self.state, self.held, self.rate, self.leak, self.rate * 0, self.rate * 0,
-                            False, self.cap, float(self.circuit.z0), float(self.circuit.td), self.ring_f, self.ring_b,
-                            self.stub_in, self.stub_out, self.intervals, record_every * per_update, records,
-                            self.ledger, self.heat, self.circuit.closed_loop_gain, noise[0], noise[1],
-                            self.circuit.line_gain, self.circuit.line_gain ** self.delays.astype(float))
+        schedule = (source.astype(np.int64), target_index.astype(np.int64), gate.astype(np.int64))
+        if self.ladders is not None:
+            code = self.ladders.run(self, xs, ts, *schedule, noise, record_every * per_update, records)
+            if self.ladders.status[1]:
+                raise NumericalError(f"the junctions' fixed point did not converge in {self.ladders.status[0]} "
+                                     f"evaluations at t = {(self.intervals + code) * self.circuit.td!r} s (mismatch "
+                                     f"source_resistance = {self.circuit.junction_resistance!r} ohm too strong)")
+        else:
+            code = run_schedule(self.layout.table, self.layout.activations, LOSS_CODES[self.loss.name], self.beta, xs, ts,
+                                source.astype(np.int64), target_index.astype(np.int64), gate.astype(np.int64), self.stubs,
+                                self.delays, self.state, self.held, self.rate, self.leak, self.rate * 0, self.rate * 0,
+                                False, self.cap, float(self.circuit.z0), float(self.circuit.td), self.ring_f, self.ring_b,
+                                self.stub_in, self.stub_out, self.intervals, record_every * per_update, records,
+                                self.ledger, self.heat, self.circuit.closed_loop_gain, noise[0], noise[1],
+                                self.circuit.line_gain, self.circuit.line_gain ** self.delays.astype(float))
         if code >= 0:
             raise NumericalError(f"parameters became non-finite at t = {(self.intervals + code) * self.circuit.td!r} s "
                                  f"(interval {self.intervals + code})")

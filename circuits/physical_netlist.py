@@ -16,7 +16,9 @@ from substrate.errors import ConfigurationError, check_range
 from substrate.network import get_loss
 
 from . import expressions as ex
-from .netlist import PWL, BSource, Capacitor, Netlist, Resistor, TLine, Tran, VoltageSource
+from .junctions import Layout
+from .lossy_engine import Ladders, needs_ladders
+from .netlist import PWL, BSource, Capacitor, Inductor, Netlist, Resistor, TLine, Tran, VoltageSource
 from .physical import Circuit, port_resistance
 from .realize import _PRECISE, Circuit as Realised, _dense, _junction_unit, _weight
 from .spice import format_number as num
@@ -64,6 +66,50 @@ def _ports(net, efforts, beta, batch, resistance, circuit):
             elements.append(BSource(f"B_port_{node}", node, "0", "I", f"{num(scale)}*({efforts[k - 1][i][j]})"))
             q += 1
     return elements, names
+
+
+def _ladder(line: TLine, cells: int, resistance: float) -> list:
+    """``line`` as the method-of-lines RLC ladder of :mod:`circuits.lossy_engine`: ``cells`` sections of
+    series ``R/cells`` and ``L' dx = z0 d / cells``, node capacitors ``C' dx = d / (z0 cells)`` (half at both ends)."""
+    z0, delay = float(line.z0), float(line.td)
+    inductance, capacitance = z0 * delay / cells, delay / (z0 * cells)
+    nodes = [line.p1] + [f"{line.name}_n{m}" for m in range(1, cells)] + [line.p2]
+    out = []
+    for m in range(cells):
+        middle = nodes[m]
+        if resistance > 0:
+            middle = f"{line.name}_m{m}"
+            out.append(Resistor(f"R_{line.name}_{m}", nodes[m], middle, resistance / cells))
+        out.append(Inductor(f"L_{line.name}_{m}", middle, nodes[m + 1], inductance))
+    for m, node in enumerate(nodes):
+        out.append(Capacitor(f"C_{line.name}_{m}", node, "0", capacitance * (0.5 if m in (0, cells) else 1.0)))
+    return out
+
+
+def _as_ladders(elements: list, net, batch: int, circuit: Circuit) -> list:
+    """The trainer's elements with every line as its ladder (:class:`circuits.lossy_engine.Ladders`, the
+    kernel's own cells, delays and resistances) and the junction source resistors ``R_f``, ``R_g`` at
+    ``source_resistance``."""
+    layout = Layout(net)
+    depth = len(layout.table)
+    ladders = Ladders(layout, batch, circuit, np.array([2 * (depth - k) for k in range(depth)]))
+    n0, offsets = layout.sizes[0], [0] + [int(row[3] + row[1]) for row in layout.table]
+    out = []
+    for element in elements:
+        if isinstance(element, Resistor) and element.name.startswith(("R_f", "R_g")):
+            element = Resistor(element.name, element.n1, element.n2, circuit.junction_resistance)
+        if not isinstance(element, TLine):
+            out.append(element)
+            continue
+        # the kernel's name of this line: T<k>_<i>_s<n> links, T_si<k>_<j>_s<n> / T_so<k>_<i>_s<n> stubs
+        kind, rest = ("l", element.name[1:]) if not element.name.startswith("T_s") else (element.name[3], element.name[4:])
+        k, index, lane = (int(part) for part in rest.replace("_s", "_").split("_"))
+        row = n0 + offsets[k - 2] + index if kind == "i" and k > 1 else (index if kind == "i" else offsets[k - 1] + index)
+        name = f"{kind}{row}_{lane}"
+        delay, resistance = ladders.specs[name]
+        out += _ladder(TLine(element.name, element.p1, element.n1, element.p2, element.n2, element.z0, delay),
+                       ladders.cells[name], resistance)
+    return out
 
 
 def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, beta: float = 1.0,
@@ -191,6 +237,8 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     joined = [[["+".join(terms) for terms in row] for row in layer] for layer in efforts]
     R = port_resistance(lr, circuit, "pipelined")
     params, names = _ports(net, joined, beta, batch, R, circuit)
+    if needs_ladders(circuit):
+        elements = _as_ladders(elements, net, batch, circuit)
     step = td / steps_per_td
     netlist = Netlist(f"pipelined transmission-line trainer with delay stubs, {'-'.join(map(str, net.sizes))}, "
                       f"batch {batch}, {n_b} minibatches", tuple(params + elements),
