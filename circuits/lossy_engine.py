@@ -21,7 +21,9 @@ noise) is iterated to a fixed point (relative change <= 1e-13). Delay stubs are 
 source ``2 v`` behind ``z0`` at the near end, ``z0`` at the far end, whose voltage is read.
 
 Ports: ``dtheta/dt = -rate e - leak theta`` with the effort ``e`` at the half step, evaluated at the
-predicted midpoint ``theta^n + dt/2 (dtheta/dt)^{n-1/2}`` and the leak trapezoidal; second order.
+predicted midpoint (``theta^n + dt/2`` times the last slope for live ports, the held or zero effort's
+slope otherwise) and the leak trapezoidal; second order. A sample-and-hold port samples at the first
+half step after the gate opens, with the parameters of the gate's start.
 Energy: the leapfrog's discrete energy ``1/2 V C V + 1/2 I^{n+1/2} L I^{n-1/2}`` changes by exactly
 the source, termination and series-resistor terms booked here, and the port terms are booked at the
 mean ``(theta^n + theta^{n+1})/2``, so the ledger closes to rounding.
@@ -79,13 +81,22 @@ class Ladders:
         Sample lanes (one line per neuron and sample).
     circuit : circuits.physical.Circuit
         ``td`` (s), ``z0`` (ohm), ``line_resistance`` (ohm per delay ``td``), ``delay_spread``,
-        ``junction_resistance`` (ohm), ``line_cells`` (cells per delay ``td``), ``line_courant``.
+        ``junction_resistance`` (ohm), ``line_cells`` (leapfrog steps per delay ``td``).
     stub_delays : int array or None
         Stub delay of each junction in line delays (``None``: no stubs).
 
-    Each line of delay ``d`` gets ``max(1, round(line_cells d / td))`` cells; the step is
-    ``dt = td / S`` with ``S = ceil(td / (line_courant min_line(d / cells)))``, so the line with the
-    shortest cell runs at Courant number ``line_courant`` and every other one below it.
+    The step is ``dt = td / S`` with ``S = line_cells`` (without spread) or ``max(line_cells,
+    ceil(3 / (1 - s)))``. A line whose delay is a whole number of steps has that many cells at
+    Courant number 1 (the leapfrog's exact shift when lossless); any other (delay spread) is three
+    lines in series: a one-cell line of ``dt`` at each end (Courant number 1, so the junctions'
+    reading ``v(end) - E/2`` keeps no part of their own emission) and the rest of the delay between
+    them in ``floor(rest / dt)`` cells (Courant number < 1). Measured: with every cell below Courant
+    number 1, the junctions' instantaneous reading of their ends closes a loop through the
+    discretisation's cut-off band that grows without bound (2-3-2 classifier, separated schedule,
+    spread 2 %, Courant 0.8); the matched end cells remove it.
+
+    ``specs`` maps each line (``l<row>_<lane>`` links, ``i<row>_<lane>``, ``o<row>_<lane>`` stubs) to
+    its delay (s), series resistance (ohm) and cells.
     """
 
     def __init__(self, layout, batch: int, circuit, stub_delays=None):
@@ -99,13 +110,28 @@ class Ladders:
         lines, terms, cells = {}, {}, {}
         zero = Step(0.0)  # the sources' values come from the kernel; the discretisation needs a termination
 
+        spread = circuit.delay_spread
+        self.steps = circuit.line_cells if spread == 0 else max(circuit.line_cells, math.ceil(3.0 / (1.0 - spread)))
+        dt = td / self.steps
+        self.specs = {}  #: name -> (delay in s, series resistance in ohm, cells) of every line
+
         def add(name, factor, delays, source_ohms, far):
             delay = td * delays * factor
-            lines[name] = (Line.from_impedance(z0, delay, 1.0, circuit.line_resistance * delays * factor),
-                           name + "<", name + ">")
+            ohms_per_s = circuit.line_resistance / td
+            whole = delay / dt
+            if abs(whole - round(whole)) <= 1e-9 * whole:  # Courant number 1: the leapfrog's exact shift
+                parts = [(name, delay, int(round(whole)), name + "<", name + ">")]
+            else:  # Courant-1 end cells (matched ends), the rest of the delay in between at Courant < 1
+                middle = delay - 2 * dt
+                parts = [(name + "#0", dt, 1, name + "<", name + "|1"),
+                         (name + "#1", middle, int(math.floor(middle / dt * (1 + 1e-12))), name + "|1", name + "|2"),
+                         (name + "#2", dt, 1, name + "|2", name + ">")]
+            for part, length, count, start, end in parts:
+                lines[part] = (Line.from_impedance(z0, length, 1.0, ohms_per_s * length), start, end)
+                cells[part] = count
             terms[name + "<"] = Thevenin(zero, source_ohms)
             terms[name + ">"] = far
-            cells[name] = max(1, int(round(circuit.line_cells * delays * factor)))
+            self.specs[name] = (delay, ohms_per_s * delay, sum(part[2] for part in parts))
 
         for r in range(N):
             for c in range(B):
@@ -123,11 +149,7 @@ class Ladders:
                     for c in range(B):
                         add(f"o{row[3] + i}_{c}", stub_out[row[3] + i, c], int(stub_delays[k]), z0, Resistor(z0))
         network = LineNetwork(lines, terms)
-        #: name -> (delay in s, series resistance in ohm) of every line ("l<row>_<lane>" links, "i..", "o.." stubs)
-        self.specs = {name: (line.delay, line.resistance * line.length) for name, (line, _, _) in lines.items()}
-        shortest = min(line.delay / cells[name] for name, (line, _, _) in lines.items())
-        self.steps = int(math.ceil(td / (circuit.line_courant * shortest) * (1 - 1e-12)))
-        self.cells, self.dt = leapfrog_cells(network, cells, td / self.steps)  # checks Courant <= 1 on every line
+        self.cells, self.dt = leapfrog_cells(network, cells, dt)  # checks Courant <= 1 on every line
         disc = discretise(network, self.cells)
         ends = terminals(disc)
         self.alpha_i, self.beta_i, self.alpha_v, self.beta_v = update_coefficients(disc, ends, self.dt)
@@ -235,8 +257,6 @@ def run_ladders(table, activations, loss_code, beta, xs, targets, source, target
     effort = np.empty((n_params, lanes))
     port_effort = np.zeros((n_params, 1))
     measured = np.zeros((n_params, 1))
-    before_sample = np.zeros((n_params, 1))
-    have_before = False
     theta = np.empty((n_params, lanes))
     mid = np.empty((n_params, 1))
     pin = np.zeros((n_in0 + nodes, lanes))
@@ -258,7 +278,6 @@ def run_ladders(table, activations, loss_code, beta, xs, targets, source, target
         hum_f = noise_f[m] if noisy else quiet
         hum_b = noise_b[m] if noisy else quiet
         live = mode == LIVE
-        next_sample = m + 1 < steps and gate[m + 1] == SAMPLE
         for sub in range(S):
             # the lines' inflow D^T I^{n+1/2} and each node's half-step voltage without its source: P
             for j in range(n_nodes):
@@ -268,8 +287,17 @@ def run_ladders(table, activations, loss_code, beta, xs, targets, source, target
                 inflow[right[c]] += I[c]
             for j in range(n_nodes):
                 P[j] = 0.5 * ((1.0 + alpha_v[j]) * V[j] + beta_v[j] * inflow[j])
-            for q in range(n_params):  # the parameters at the half step, predicted from the last slope
-                mid[q, 0] = state[q, 0] + 0.5 * dt * slope[q, 0]
+            # the parameters at the half step: predicted from the last slope while integrating live, from the
+            # held effort while holding, frozen (but for the leak) while open and when sampling at m td
+            frozen = mode == OPEN or (mode == SAMPLE and sub == 0)
+            for q in range(n_params):
+                if live:
+                    rise = slope[q, 0]
+                elif frozen:
+                    rise = -leak[q, 0] * state[q, 0]
+                else:
+                    rise = -rate[q, 0] * held[q, 0] - leak[q, 0] * state[q, 0]
+                mid[q, 0] = state[q, 0] + 0.5 * dt * rise
             replicate(mid, n_params, batch, theta)
             if stubs:  # the stubs' far ends (matched loads: their voltage is the stored wave)
                 for r in range(in_far.shape[0]):
@@ -278,7 +306,7 @@ def run_ladders(table, activations, loss_code, beta, xs, targets, source, target
                 for r in range(nodes):
                     for c in range(lanes):
                         pout[r, c] = P[out_far[r, c]]
-            want = live or (sub == 0 and mode == SAMPLE) or (sub == S - 1 and next_sample)
+            want = live or (sub == 0 and mode == SAMPLE)
             converged = False
             for iteration in range(MAX_ITERATIONS):
                 for r in range(nodes):
@@ -308,14 +336,9 @@ def run_ladders(table, activations, loss_code, beta, xs, targets, source, target
                 return m + 1
             if want:
                 mean_efforts(effort, n_params, batch, measured)
-                if sub == 0 and mode == SAMPLE:  # the effort at m td: the mean of the half steps around it
+                if sub == 0 and mode == SAMPLE:  # sampled just after m td (the last wave front arrives at m td)
                     for q in range(n_params):
-                        held[q, 0] = 0.5 * (measured[q, 0] + before_sample[q, 0]) if have_before else measured[q, 0]
-                    have_before = False
-                if sub == S - 1 and next_sample:
-                    for q in range(n_params):
-                        before_sample[q, 0] = measured[q, 0]
-                    have_before = True
+                        held[q, 0] = measured[q, 0]
             for q in range(n_params):
                 if mode == OPEN:
                     port_effort[q, 0] = 0.0

@@ -48,8 +48,7 @@ _SCHEMA = {
     "source_resistance": ((int, float), 0.0, None, False, True, "ohm"),
     "line_resistance": ((int, float), 0.0, None, True, False, "ohm per line delay"),
     "delay_spread": ((int, float), 0.0, 1.0, True, False, "fraction"),
-    "line_cells": (int, 1, 1000, True, True, "cells per line delay"),
-    "line_courant": ((int, float), 0.0, 1.0, False, True, "Courant number"),
+    "line_cells": (int, 1, 1000, True, True, "leapfrog steps (cells) per line delay"),
     "seed": (int, 0, None, True, True, ""),
 }
 #: the keys of a ``[circuit]`` table
@@ -107,9 +106,8 @@ class Circuit:
         [-1, 1] from the seed (:func:`circuits.lossy_engine.line_factors`), ``0 <= s < 1``; links and
         stubs alike (default 0).
     line_cells : int
-        Method-of-lines cells per line delay ``td`` (default 4; only used with lossy ladders).
-    line_courant : float
-        Courant number of the line with the shortest cells at the common step (0 < c <= 1; default 1).
+        Method-of-lines leapfrog steps per line delay ``td``, the cells of a line of delay ``td`` at
+        Courant number 1 (default 4; only used with lossy ladders, :class:`circuits.lossy_engine.Ladders`).
     seed : int
         Seeds the drawn tolerances, the noise and the delay spread.
     """
@@ -129,7 +127,6 @@ class Circuit:
     line_resistance: float = 0.0
     delay_spread: float = 0.0
     line_cells: int = 4
-    line_courant: float = 1.0
     seed: int = 0
 
     @classmethod

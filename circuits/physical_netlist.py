@@ -18,7 +18,7 @@ from substrate.network import get_loss
 from . import expressions as ex
 from .junctions import Layout
 from .lossy_engine import Ladders, needs_ladders
-from .netlist import PWL, BSource, Capacitor, Inductor, Netlist, Resistor, TLine, Tran, VoltageSource
+from .netlist import LTRA, PWL, BSource, Capacitor, Netlist, Resistor, TLine, Tran, VoltageSource
 from .physical import Circuit, port_resistance
 from .realize import _PRECISE, Circuit as Realised, _dense, _junction_unit, _weight
 from .spice import format_number as num
@@ -68,28 +68,15 @@ def _ports(net, efforts, beta, batch, resistance, circuit):
     return elements, names
 
 
-def _ladder(line: TLine, cells: int, resistance: float) -> list:
-    """``line`` as the method-of-lines RLC ladder of :mod:`circuits.lossy_engine`: ``cells`` sections of
-    series ``R/cells`` and ``L' dx = z0 d / cells``, node capacitors ``C' dx = d / (z0 cells)`` (half at both ends)."""
-    z0, delay = float(line.z0), float(line.td)
-    inductance, capacitance = z0 * delay / cells, delay / (z0 * cells)
-    nodes = [line.p1] + [f"{line.name}_n{m}" for m in range(1, cells)] + [line.p2]
-    out = []
-    for m in range(cells):
-        middle = nodes[m]
-        if resistance > 0:
-            middle = f"{line.name}_m{m}"
-            out.append(Resistor(f"R_{line.name}_{m}", nodes[m], middle, resistance / cells))
-        out.append(Inductor(f"L_{line.name}_{m}", middle, nodes[m + 1], inductance))
-    for m, node in enumerate(nodes):
-        out.append(Capacitor(f"C_{line.name}_{m}", node, "0", capacitance * (0.5 if m in (0, cells) else 1.0)))
-    return out
-
-
-def _as_ladders(elements: list, net, batch: int, circuit: Circuit) -> list:
-    """The trainer's elements with every line as its ladder (:class:`circuits.lossy_engine.Ladders`, the
-    kernel's own cells, delays and resistances) and the junction source resistors ``R_f``, ``R_g`` at
-    ``source_resistance``."""
+def _lossy_lines(elements: list, net, batch: int, circuit: Circuit) -> list:
+    """The trainer's elements with every line at its own delay and series resistance, as the native kernel
+    has them (:class:`circuits.lossy_engine.Ladders`: ``specs``), and the junction source resistors ``R_f``,
+    ``R_g`` at ``source_resistance``. A lossy line is ngspice's exact RLC line (LTRA: ``R' = R``, ``L' = z0 d``,
+    ``C' = d / z0`` over 1 m), the limit the kernel's ladders converge to at second order in their cells; a
+    lumped RLC ladder is not exported, because its end capacitors make the junctions' reading
+    ``v(end) - E/2`` an algebraic loop through their own emissions that ngspice cannot integrate (measured:
+    "timestep too small" on a 2-3-2 trainer at 8 cells).
+    """
     layout = Layout(net)
     depth = len(layout.table)
     ladders = Ladders(layout, batch, circuit, np.array([2 * (depth - k) for k in range(depth)]))
@@ -105,10 +92,13 @@ def _as_ladders(elements: list, net, batch: int, circuit: Circuit) -> list:
         kind, rest = ("l", element.name[1:]) if not element.name.startswith("T_s") else (element.name[3], element.name[4:])
         k, index, lane = (int(part) for part in rest.replace("_s", "_").split("_"))
         row = n0 + offsets[k - 2] + index if kind == "i" and k > 1 else (index if kind == "i" else offsets[k - 1] + index)
-        name = f"{kind}{row}_{lane}"
-        delay, resistance = ladders.specs[name]
-        out += _ladder(TLine(element.name, element.p1, element.n1, element.p2, element.n2, element.z0, delay),
-                       ladders.cells[name], resistance)
+        delay, resistance, _ = ladders.specs[f"{kind}{row}_{lane}"]
+        z0 = float(element.z0)
+        if resistance > 0:
+            out.append(LTRA(f"O{element.name[1:]}", element.p1, element.n1, element.p2, element.n2, resistance,
+                            z0 * delay, 0.0, delay / z0, 1.0))
+        else:
+            out.append(TLine(element.name, element.p1, element.n1, element.p2, element.n2, z0, delay))
     return out
 
 
@@ -238,7 +228,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     R = port_resistance(lr, circuit, "pipelined")
     params, names = _ports(net, joined, beta, batch, R, circuit)
     if needs_ladders(circuit):
-        elements = _as_ladders(elements, net, batch, circuit)
+        elements = _lossy_lines(elements, net, batch, circuit)
     step = td / steps_per_td
     netlist = Netlist(f"pipelined transmission-line trainer with delay stubs, {'-'.join(map(str, net.sizes))}, "
                       f"batch {batch}, {n_b} minibatches", tuple(params + elements),
