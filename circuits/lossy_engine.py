@@ -85,15 +85,17 @@ class Ladders:
     stub_delays : int array or None
         Stub delay of each junction in line delays (``None``: no stubs).
 
-    The step is ``dt = td / S`` with ``S = line_cells`` (without spread) or ``max(line_cells,
-    ceil(3 / (1 - s)))``. A line whose delay is a whole number of steps has that many cells at
-    Courant number 1 (the leapfrog's exact shift when lossless); any other (delay spread) is three
-    lines in series: a one-cell line of ``dt`` at each end (Courant number 1, so the junctions'
-    reading ``v(end) - E/2`` keeps no part of their own emission) and the rest of the delay between
-    them in ``floor(rest / dt)`` cells (Courant number < 1). Measured: with every cell below Courant
-    number 1, the junctions' instantaneous reading of their ends closes a loop through the
-    discretisation's cut-off band that grows without bound (2-3-2 classifier, separated schedule,
-    spread 2 %, Courant 0.8); the matched end cells remove it.
+    The step is ``dt = td / S`` with ``S = max(line_cells, ceil(1 / (1 - s)))``. A line of delay ``d``
+    has ``floor(d / dt)`` cells at Courant number 1 (the leapfrog's exact shift when lossless, and
+    ends that read their arriving waves exactly when matched) and the rest of its delay, a fraction
+    ``phi < 1`` of a step, as a fractional delay at its far end: the wave leaving the ladder and
+    the backward emission entering it are interpolated linearly between half steps (second order,
+    passive: ``|gain| <= 1`` at every frequency). Not per-line ``L', C'`` at Courant number < 1: the
+    leapfrog then has a cut-off band below its Nyquist frequency, where the line ends reflect
+    totally, and the junctions' instantaneous readings of their ends close loops through it that grow
+    without bound (measured: 64-32-10 digits trainer at 1 % spread, waves of 66 V after 20 pipelined
+    updates, non-finite parameters in the separated schedule; also with Courant-1 end cells around a
+    Courant < 1 middle at 20 % spread).
 
     ``specs`` maps each line (``l<row>_<lane>`` links, ``i<row>_<lane>``, ``o<row>_<lane>`` stubs) to
     its delay (s), series resistance (ohm) and cells.
@@ -111,27 +113,21 @@ class Ladders:
         zero = Step(0.0)  # the sources' values come from the kernel; the discretisation needs a termination
 
         spread = circuit.delay_spread
-        self.steps = circuit.line_cells if spread == 0 else max(circuit.line_cells, math.ceil(3.0 / (1.0 - spread)))
+        self.steps = max(circuit.line_cells, math.ceil(1.0 / (1.0 - spread) - 1e-9))
         dt = td / self.steps
         self.specs = {}  #: name -> (delay in s, series resistance in ohm, cells) of every line
+        fractions = {}
 
         def add(name, factor, delays, source_ohms, far):
             delay = td * delays * factor
-            ohms_per_s = circuit.line_resistance / td
-            whole = delay / dt
-            if abs(whole - round(whole)) <= 1e-9 * whole:  # Courant number 1: the leapfrog's exact shift
-                parts = [(name, delay, int(round(whole)), name + "<", name + ">")]
-            else:  # Courant-1 end cells (matched ends), the rest of the delay in between at Courant < 1
-                middle = delay - 2 * dt
-                parts = [(name + "#0", dt, 1, name + "<", name + "|1"),
-                         (name + "#1", middle, int(math.floor(middle / dt * (1 + 1e-12))), name + "|1", name + "|2"),
-                         (name + "#2", dt, 1, name + "|2", name + ">")]
-            for part, length, count, start, end in parts:
-                lines[part] = (Line.from_impedance(z0, length, 1.0, ohms_per_s * length), start, end)
-                cells[part] = count
+            count = int(math.floor(delay / dt * (1 + 1e-12)))  # whole cells at Courant number 1
+            fractions[name] = max(delay / dt - count, 0.0)  # the rest: a fractional delay at the far end
+            lines[name] = (Line.from_impedance(z0, count * dt, 1.0, circuit.line_resistance * delays * factor),
+                           name + "<", name + ">")
+            cells[name] = count
             terms[name + "<"] = Thevenin(zero, source_ohms)
             terms[name + ">"] = far
-            self.specs[name] = (delay, ohms_per_s * delay, sum(part[2] for part in parts))
+            self.specs[name] = (delay, circuit.line_resistance * delays * factor, count)
 
         for r in range(N):
             for c in range(B):
@@ -164,16 +160,19 @@ class Ladders:
         index = disc.node_index
 
         def nodes(prefix, rows, side):
-            """Node index of each ``prefix`` line's end ``side`` by (row, lane); (0, B) without such lines."""
-            out = np.full(((n0 + N if prefix == "i" else N) if len(rows) else 0, B), -1, dtype=np.int64)
+            """Node index of each ``prefix`` line's end ``side`` (its far-end fraction for ``side=None``) by
+            (row, lane); (0, B) without such lines."""
+            out = np.full(((n0 + N if prefix == "i" else N) if len(rows) else 0, B), -1 if side else 0.0)
             for r in rows:
                 for c in range(B):
-                    out[r, c] = index[f"{prefix}{r}_{c}{side}"]
-            return out
+                    out[r, c] = index[f"{prefix}{r}_{c}{side}"] if side else fractions[f"{prefix}{r}_{c}"]
+            return out.astype(np.int64) if side else out
 
         self.link_near, self.link_far = nodes("l", range(N), "<"), nodes("l", range(N), ">")
         self.in_near, self.in_far = nodes("i", stubbed_in, "<"), nodes("i", stubbed_in, ">")
         self.out_near, self.out_far = nodes("o", stubbed_out, "<"), nodes("o", stubbed_out, ">")
+        self.link_frac, self.in_frac, self.out_frac = (nodes("l", range(N), None), nodes("i", stubbed_in, None),
+                                                       nodes("o", stubbed_out, None))
         # 2Q - 1 at the link ends: the arriving wave's dependence on the end's own emission (0: matched, Courant 1)
         ends_2q = self.beta_v * self.source_g - 1.0
         self.loopless = bool(np.max(np.abs(ends_2q[np.concatenate([self.link_near.ravel(),
@@ -184,6 +183,11 @@ class Ladders:
         self.I_before = np.zeros(disc.n_cells)  # I^{n-1/2}
         self.emit_f = np.zeros((N, B))
         self.emit_b = np.zeros((N, B))
+        # the fractional delays' memories: the last half step's raw arrivals and backward emissions
+        self.last_f = np.zeros((N, B))
+        self.last_b = np.zeros((N, B))
+        self.last_in = np.zeros((n0 + N, B))
+        self.last_out = np.zeros((N, B))
         self.status = np.zeros(2, dtype=np.int64)
 
     def slope_state(self, n_params: int) -> np.ndarray:
@@ -206,7 +210,8 @@ class Ladders:
                            session.leak, session.cap, self.steps, self.dt, self.left, self.right, self.alpha_i,
                            self.beta_i, self.alpha_v, self.beta_v, self.source_g, self.load_g, self.res,
                            self.link_near, self.link_far, self.in_near, self.in_far, self.out_near, self.out_far,
-                           self.loopless, self.V, self.I, self.I_before, self.emit_f, self.emit_b,
+                           self.loopless, self.V, self.I, self.I_before, self.emit_f, self.emit_b, self.link_frac,
+                           self.in_frac, self.out_frac, self.last_f, self.last_b, self.last_in, self.last_out,
                            self.slope_state(layout.n_params), record_every, records, session.ledger, session.heat,
                            session.circuit.closed_loop_gain, noise[0], noise[1], probe, self.status)
 
@@ -214,7 +219,8 @@ class Ladders:
 @njit(cache=True, error_model="numpy")
 def run_ladders(table, activations, loss_code, beta, xs, targets, source, target, gate, stubs, state, held, rate, leak,
                 cap, S, dt, left, right, alpha_i, beta_i, alpha_v, beta_v, source_g, load_g, res, link_near, link_far,
-                in_near, in_far, out_near, out_far, loopless, V, I, I_before, emit_f, emit_b, slope, record_every,
+                in_near, in_far, out_near, out_far, loopless, V, I, I_before, emit_f, emit_b, link_frac, in_frac,
+                out_frac, last_f, last_b, last_in, last_out, slope, record_every,
                 record_params, ledger, heat, gain, noise_f, noise_b, probe, status):
     """Advance the trainer with ladder lines over ``len(source)`` line delays of ``S`` steps ``dt``; -1 or the failing delay.
 
@@ -239,6 +245,12 @@ def run_ladders(table, activations, loss_code, beta, xs, targets, source, target
         ``V^n`` (V), ``I^{n+1/2}``, ``I^{n-1/2}`` (A); advanced in place.
     emit_f, emit_b : (N, B)
         The last emissions (the fixed point's start); advanced in place.
+    link_frac, in_frac, out_frac : float (N, B), (n_0 + N, B), (N, B)
+        Each line's delay beyond its whole cells, in steps (in [0, 1)): a fractional delay at its far end,
+        by linear interpolation between half steps of the wave leaving the ladder (and, on links, of the
+        backward emission entering it).
+    last_f, last_b, last_in, last_out : float arrays as the fractions
+        The previous half step's raw far-end arrivals and backward emissions; advanced in place.
     slope : (P, 1)
         The ports' last ``dtheta/dt`` (the midpoint predictor); advanced in place.
     record_every, record_params, ledger, heat, gain, noise_f, noise_b
@@ -265,6 +277,7 @@ def run_ladders(table, activations, loss_code, beta, xs, targets, source, target
     arrive_b = np.empty((nodes, lanes))
     old_f = np.empty((nodes, lanes))
     old_b = np.empty((nodes, lanes))
+    raw_f = np.empty((nodes, lanes))
     inflow = np.empty(n_nodes)
     P = np.empty(n_nodes)
     E = np.zeros(n_nodes)
@@ -299,21 +312,28 @@ def run_ladders(table, activations, loss_code, beta, xs, targets, source, target
                     rise = -rate[q, 0] * held[q, 0] - leak[q, 0] * state[q, 0]
                 mid[q, 0] = state[q, 0] + 0.5 * dt * rise
             replicate(mid, n_params, batch, theta)
-            if stubs:  # the stubs' far ends (matched loads: their voltage is the stored wave)
+            if stubs:  # the stubs' far ends (matched loads: their voltage is the stored wave), fractionally delayed
                 for r in range(in_far.shape[0]):
                     for c in range(lanes):
-                        pin[r, c] = P[in_far[r, c]] if in_far[r, c] >= 0 else 0.0
+                        raw = P[in_far[r, c]] if in_far[r, c] >= 0 else 0.0
+                        pin[r, c] = (1.0 - in_frac[r, c]) * raw + in_frac[r, c] * last_in[r, c]
+                        last_in[r, c] = raw
                 for r in range(nodes):
                     for c in range(lanes):
-                        pout[r, c] = P[out_far[r, c]]
+                        raw = P[out_far[r, c]]
+                        pout[r, c] = (1.0 - out_frac[r, c]) * raw + out_frac[r, c] * last_out[r, c]
+                        last_out[r, c] = raw
             want = live or (sub == 0 and mode == SAMPLE)
             converged = False
             for iteration in range(MAX_ITERATIONS):
                 for r in range(nodes):
                     for c in range(lanes):
-                        near, far = link_near[r, c], link_far[r, c]
-                        # v(end) - E/2 with Vbar = P + Q E and E = 2 emission
-                        arrive_f[r, c] = P[far] + (beta_v[far] * source_g[far] - 1.0) * emit_b[r, c]
+                        near, far, phi = link_near[r, c], link_far[r, c], link_frac[r, c]
+                        # v(end) - E/2 with Vbar = P + Q E and E = 2 emission; the far end's emission enters
+                        # and its arrival leaves through the fractional delay phi
+                        applied = (1.0 - phi) * emit_b[r, c] + phi * last_b[r, c]
+                        raw_f[r, c] = P[far] + (beta_v[far] * source_g[far] - 1.0) * applied
+                        arrive_f[r, c] = (1.0 - phi) * raw_f[r, c] + phi * last_f[r, c]
                         arrive_b[r, c] = P[near] + (beta_v[near] * source_g[near] - 1.0) * emit_f[r, c]
                         old_f[r, c] = emit_f[r, c]
                         old_b[r, c] = emit_b[r, c]
@@ -349,8 +369,12 @@ def run_ladders(table, activations, loss_code, beta, xs, targets, source, target
             # the sources: junction emissions behind R_s, stub sources behind z0 (Thevenin voltage 2 v)
             for r in range(nodes):
                 for c in range(lanes):
+                    far, phi = link_far[r, c], link_frac[r, c]
+                    applied = (1.0 - phi) * emit_b[r, c] + phi * last_b[r, c]
+                    last_f[r, c] = raw_f[r, c]  # this half step's raw arrival and emission, for the next
+                    last_b[r, c] = emit_b[r, c]
                     E[link_near[r, c]] = 2.0 * emit_f[r, c]
-                    E[link_far[r, c]] = 2.0 * emit_b[r, c]
+                    E[far] = 2.0 * applied
             if stubs:
                 for r in range(in_near.shape[0]):
                     for c in range(lanes):

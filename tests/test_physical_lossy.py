@@ -202,3 +202,24 @@ def test_line_attenuation_with_lossy_ladders_is_refused():
     with pytest.raises(ConfigurationError, match=r"circuit.line_attenuation_db = 1.0 cannot be combined"):
         TLineSession(MLP([2, 3, 2], seed=0), "mse", Circuit(line_attenuation_db=1.0, line_resistance=1.0),
                      "pipelined", 0.1, 2)
+
+
+def test_spread_lines_settled_past_the_slowest_round_trip_give_backprop_efforts():
+    """Lossless matched lines of any delays pass their waves unchanged once the fronts have passed (whole
+    cells at Courant number 1, a fractional delay interpolated over one step), so with the gate opening
+    after the slowest round trip (``2L (1 + s) td < settle td``) the frozen efforts are backprop's gradient
+    to rounding (measured 2e-16); at the default settle ``2L td`` the slow lines' fronts are still missing."""
+    from circuits.physical import frozen_efforts
+    from substrate import backprop
+
+    x, target = _xor_minibatches(1, batch=4)
+    net = MLP([2, 3, 2], "tanh", "identity", seed=1)
+    exact = np.concatenate([g.ravel() for g in backprop(net, x[0], target[0], LOSS)])
+
+    def error(settle):
+        circuit = Circuit(delay_spread=0.2, settle_delays=settle, seed=2)
+        effort = np.concatenate([e.ravel() for e in frozen_efforts(net, "cross_entropy", circuit, x[0], target[0])])
+        return np.max(np.abs(effort - exact)) / np.max(np.abs(exact))
+
+    assert error(5) < 1e-12
+    assert error(4) > 1e-3
