@@ -35,6 +35,8 @@ LEVELS = {
     "leak_resistance": ((1e8, 1e6, 1e5), "ohm (C = 1 pF)"),
     "noise_rms": ((1e-5, 1e-2, 1e-1), "V (thermal at 300 K, 50 ohm, 1 ns: 1e-5)"),
     "line_attenuation_db": ((0.1, 1.0, 3.0), "dB per line delay"),
+    "line_resistance": ((0.5, 2.0, 10.0), "ohm per line delay (z0 = 50, 4 cells)"),
+    "delay_spread": ((0.01, 0.05, 0.2), "fraction of td (4 cells)"),
 }
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "physical_nonideal.png"
 
