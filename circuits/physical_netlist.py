@@ -68,22 +68,6 @@ def _ports(net, efforts, beta, batch, resistance, circuit):
     return elements, names
 
 
-_SECTIONS = 0
-
-
-def _sections(line: TLine, delay: float, resistance: float, cells: int) -> list:
-    """``line`` as ``cells`` sections: lossless lines of ``delay / (2 cells)`` around a series ``R / cells``."""
-    half = delay / (2 * cells)
-    out, node = [], line.p1
-    for m in range(cells):
-        right = line.p2 if m == cells - 1 else f"{line.name}_n{m}"
-        out += [TLine(f"{line.name}_{m}a", node, "0", f"{line.name}_a{m}", "0", line.z0, half),
-                Resistor(f"R_{line.name}_{m}", f"{line.name}_a{m}", f"{line.name}_b{m}", resistance / cells),
-                TLine(f"{line.name}_{m}b", f"{line.name}_b{m}", "0", right, "0", line.z0, half)]
-        node = right
-    return out
-
-
 def _lossy_lines(elements: list, net, batch: int, circuit: Circuit) -> list:
     """The trainer's elements with every line at its own delay and series resistance, as the native kernel
     has them (:class:`circuits.lossy_engine.Ladders`: ``specs``), and the junction source resistors ``R_f``,
@@ -110,9 +94,7 @@ def _lossy_lines(elements: list, net, batch: int, circuit: Circuit) -> list:
         row = n0 + offsets[k - 2] + index if kind == "i" and k > 1 else (index if kind == "i" else offsets[k - 1] + index)
         delay, resistance, _ = ladders.specs[f"{kind}{row}_{lane}"]
         z0 = float(element.z0)
-        if resistance > 0 and _SECTIONS:
-            out += _sections(element, delay, resistance, _SECTIONS * max(1, round(delay / circuit.td)))
-        elif resistance > 0:
+        if resistance > 0:
             out.append(LTRA(f"O{element.name[1:]}", element.p1, element.n1, element.p2, element.n2, resistance,
                             z0 * delay, 0.0, delay / z0, 1.0))
         else:
@@ -136,6 +118,9 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         (ohm), ``capacitor_tolerance`` (drawn capacitors), ``amplifier_gain`` (every junction source and
         the loss port times ``A / (1 + A)``), ``line_attenuation_db`` (a matched T attenuator at the far
         end of every line and stub: series arms ``z0 (1 - A)/(1 + A)``, shunt ``2 z0 A / (1 - A^2)``).
+        With ``line_resistance``, ``delay_spread`` or ``source_resistance`` (the method-of-lines kernel of
+        :mod:`circuits.lossy_engine`) every line and stub has the kernel's own delay and series
+        resistance (ngspice's LTRA when lossy) and the junction source resistors are ``source_resistance``.
     lr : float
         Port learning rate, realised as ``R = td / (lr C)``.
     beta : float
