@@ -189,12 +189,7 @@ class Ladders:
         self.last_in = np.zeros((n0 + N, B))
         self.last_out = np.zeros((N, B))
         self.status = np.zeros(2, dtype=np.int64)
-
-    def slope_state(self, n_params: int) -> np.ndarray:
-        """The ports' last slope ``dtheta/dt`` (the midpoint predictor), made on first use."""
-        if not hasattr(self, "_slope"):
-            self._slope = np.zeros((n_params, 1))
-        return self._slope
+        self.slope = np.zeros((layout.n_params, 1))  # the ports' last dtheta/dt (the midpoint predictor)
 
     def stored(self) -> float:
         """Energy stored in all lines now in J: the leapfrog's ``1/2 V C V + 1/2 I^{n+1/2} L I^{n-1/2}``."""
@@ -212,7 +207,7 @@ class Ladders:
                            self.link_near, self.link_far, self.in_near, self.in_far, self.out_near, self.out_far,
                            self.loopless, self.V, self.I, self.I_before, self.emit_f, self.emit_b, self.link_frac,
                            self.in_frac, self.out_frac, self.last_f, self.last_b, self.last_in, self.last_out,
-                           self.slope_state(layout.n_params), record_every, records, session.ledger, session.heat,
+                           self.slope, record_every, records, session.ledger, session.heat,
                            session.circuit.closed_loop_gain, noise[0], noise[1], probe, self.status)
 
 

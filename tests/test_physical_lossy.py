@@ -280,3 +280,28 @@ def test_exported_lossy_mismatched_trainer_runs_in_ngspice(ngspice):
     line), where the ladder kernel is within 6e-6 (the reference's own error)."""
     errors = _native_and_ngspice(Circuit(source_resistance=60.0, line_resistance=0.5, line_cells=64), 200)
     assert np.max(errors[:4]) <= 1e-4, errors
+
+
+def test_exported_lines_carry_the_kernels_delays_resistances_and_source_resistors():
+    """The netlist of a spread, lossy, mismatched trainer: every line at the delay and resistance the kernel
+    drew for it (LTRA ``l = z0 d``, ``c = d / z0``, ``r = R d / td``), the junction sources at 60 ohm."""
+    from circuits.netlist import LTRA, Resistor as SpiceResistor, TLine
+    from circuits.physical_netlist import pipelined_trainer
+
+    circuit = Circuit(delay_spread=0.2, line_resistance=2.0, source_resistance=60.0, seed=4)
+    net, x, target = MLP([2, 3, 2], "tanh", "identity", seed=0), *_xor_minibatches(3)
+    exported = pipelined_trainer(net, x, target, "cross_entropy", circuit, 0.1)
+    elements = exported.netlist.elements
+    assert not any(isinstance(e, TLine) for e in elements)
+    lines = {e.name: e for e in elements if isinstance(e, LTRA)}
+    session = TLineSession(net, "cross_entropy", circuit, "pipelined", 0.1, 2)
+    specs = session.ladders.specs
+    assert len(lines) == len(specs) == 5 * 2 + (5 + 5) * 2  # links; stubs of 2 + 3 and 3 + 2 rows per lane
+    # link line of junction 2, unit 1, sample 0 is the kernel's row 3 + 1 (link 2 starts at node 3), lane 0
+    delay, ohms, _ = specs["l4_0"]
+    line = lines["O2_1_s0"]
+    assert line.l == pytest.approx(50.0 * delay, rel=1e-15) and line.c == pytest.approx(delay / 50.0, rel=1e-15)
+    assert line.r == pytest.approx(ohms, rel=1e-15) and ohms == pytest.approx(2.0 * delay / 1e-9, rel=1e-12)
+    assert len({round(e.l, 20) for e in lines.values()}) > 10  # the spread: delays differ line by line
+    sources = [e for e in elements if isinstance(e, SpiceResistor) and e.name.startswith(("R_f", "R_g"))]
+    assert len(sources) == 2 * 5 * 2 and all(e.value == 60.0 for e in sources)
