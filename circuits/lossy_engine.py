@@ -7,8 +7,9 @@ a lossless (or distortionless) line and cannot hold a dispersive one. Here every
 (td len)``), discretised by :func:`substrate.distributed.mol.discretise` (staggered finite
 differences: ``N`` cells, half-cell capacitances at the ends) and advanced by the staggered leapfrog
 of :mod:`substrate.distributed.leapfrog` with its coefficients (:func:`update_coefficients`), at
-one common step ``dt = td / S`` (``S`` an integer, so every source switches on a step; Courant number
-``<= 1`` on every line, checked by :func:`leapfrog_cells`).
+one common step ``dt = td / S`` (``S`` an integer, so every source switches on a step) at Courant
+number 1 on every cell (checked by :func:`leapfrog_cells`); the part of a line's delay beyond whole
+steps (delay spread) is a fractional delay at its far end (:class:`Ladders`).
 
 The junctions are algebraic at the line ends, as in the exported netlist: link ``k``'s near end is
 driven by ``E_f = 2 f(z)`` behind the junction source resistance ``R_s``, its far end by the backward
