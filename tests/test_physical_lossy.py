@@ -275,10 +275,10 @@ def test_exported_lossy_mismatched_trainer_runs_in_ngspice(ngspice):
     and the kernel agree within 1e-4 of each parameter's range (measured 8.9e-6); from the fourth on, once
     junction 1's ports integrate (sensitivities through two lossy links, pairs from its 4-delay stubs),
     ngspice drifts: 7e-3, 5e-2, 1e-1 of range at 200 steps per delay (acceptance 2 does not hold beyond
-    3 minibatches), about 10 % of the lossy lines' own effect on those updates, cause not established:
-    on one line with a source switching every delay each side matches the exact frequency-domain
-    solution (ngspice's LTRA within 1.8e-4 of the wave, the kernel within 6e-6), which does not account
-    for it."""
+    3 minibatches), about 10 % of the lossy lines' own effect on those updates. Likely cause: junction 1
+    reads its ~1e-2 V sensitivity as ``v(end) - E_f/2`` at the near end of link 1, where its own ~1 V
+    forward emission reflects off the lossy line, and ngspice's LTRA is off the exact frequency-domain
+    solution by up to 1.8e-4 of a wave switching every delay (the kernel within 6e-6)."""
     errors = _native_and_ngspice(Circuit(source_resistance=60.0, line_resistance=0.5, line_cells=64), 200)
     assert np.max(errors[:4]) <= 1e-4, errors
 
