@@ -42,6 +42,8 @@ LEVELS = {
     "parameter_limit": ((1.0, 0.5, 0.25), "V (rails)"),
     "parameter_bits": ((8, 6, 4), "bits over +-1 V"),
     "source_resistance": ((50.5, 52.5, 60.0), "ohm on z0 = 50 ohm lines (1 %, 5 %, 20 % mismatch)"),
+    "line_resistance": ((0.5, 2.0, 10.0), "ohm per line delay (z0 = 50, 4 cells)"),
+    "delay_spread": ((0.01, 0.05, 0.2), "fraction of td (4 cells)"),
 }
 #: key -> the other ``[circuit]`` values its rows run with: bits need rails; a band-limited separated port
 #: samples one delay after the round trip (``settle_delays = 2L + 1``; at ``2L`` it samples the front)

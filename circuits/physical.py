@@ -27,6 +27,7 @@ from substrate.errors import ConfigurationError, NumericalError, check_range, ch
 from substrate.network import get_loss
 
 from .junctions import LOSS_CODES, Layout
+from .lossy_engine import Ladders, needs_ladders
 from .schedule_engine import BYPASS, HOLD, LIVE, LOOP_ITERATIONS, OPEN, SAMPLE, run_schedule
 
 __all__ = ["Circuit", "TLineSession", "port_resistance", "learning_rate", "integration_window", "CIRCUIT_KEYS",
@@ -49,6 +50,9 @@ _SCHEMA = {
     "parameter_limit": ((int, float), 0.0, None, False, True, "V"),
     "source_resistance": ((int, float), 0.0, None, False, True, "ohm"),
     "parameter_bits": (int, 1, 52, True, True, "bits"),
+    "line_resistance": ((int, float), 0.0, None, True, False, "ohm per line delay"),
+    "delay_spread": ((int, float), 0.0, 1.0, True, False, "fraction"),
+    "line_cells": (int, 1, 1000, True, True, "leapfrog steps (cells) per line delay"),
     "seed": (int, 0, None, True, True, ""),
 }
 #: RK4 steps per time constant of the amplifiers' pole (:attr:`Circuit.line_steps`)
@@ -141,8 +145,19 @@ class Circuit:
         end then reflects ``G = (Rs - z0)/(Rs + z0)`` (:attr:`reflection`) of the arriving wave and its
         read-out carries ``-G`` times its own source: an algebraic loop through the junctions
         (:func:`circuits.schedule_engine.junction_ends`).
+    line_resistance : float
+        Non-ideality: total series resistance in ohm of a line of delay ``td`` (>= 0; default 0). Every
+        line (links and stubs) is then a lossy RLC line, ``R' = R / td`` per second of delay, simulated
+        by the method of lines (:mod:`circuits.lossy_engine`).
+    delay_spread : float
+        Non-ideality: line ``i``'s delay is its nominal one times ``1 + s u_i``, ``u_i`` uniform in
+        [-1, 1] from the seed (:func:`circuits.lossy_engine.line_factors`), ``0 <= s < 1``; links and
+        stubs alike (default 0).
+    line_cells : int
+        Method-of-lines leapfrog steps per line delay ``td``, the cells of a line of delay ``td`` at
+        Courant number 1 (default 4; only used with lossy ladders, :class:`circuits.lossy_engine.Ladders`).
     seed : int
-        Seeds the drawn tolerances and the noise.
+        Seeds the drawn tolerances, the noise and the delay spread.
     """
 
     td: float = 1e-9
@@ -157,6 +172,9 @@ class Circuit:
     noise_rms: float = 0.0
     line_attenuation_db: float = 0.0
     source_resistance: float | None = None
+    line_resistance: float = 0.0
+    delay_spread: float = 0.0
+    line_cells: int = 4
     seed: int = 0
     amplifier_bandwidth: float | None = None
     parameter_limit: float | None = None
@@ -180,19 +198,34 @@ class Circuit:
         ------
         ConfigurationError
             ``parameter_bits`` without ``parameter_limit``; ``amplifier_bandwidth`` with ``source_resistance``
-            (a band-limited source behind a mismatched end is not realised).
+            (a band-limited source behind a mismatched end is not realised); ``line_resistance`` or
+            ``delay_spread`` with ``amplifier_bandwidth``, ``parameter_limit`` or ``line_attenuation_db``.
         """
         self.levels  # bits need a limit
         if self.amplifier_bandwidth is not None and self.source_resistance is not None:
             raise ConfigurationError(f"circuit.amplifier_bandwidth = {self.amplifier_bandwidth!r} with "
                                      f"circuit.source_resistance = {self.source_resistance!r}: band-limited "
                                      "amplifiers are realised with matched junction ends only (leave one out)")
+        lossy = {key: value for key, value in (("line_resistance", self.line_resistance),
+                                               ("delay_spread", self.delay_spread)) if value}
+        stepped = {key: value for key, value in (("amplifier_bandwidth", self.amplifier_bandwidth),
+                                                 ("parameter_limit", self.parameter_limit),
+                                                 ("line_attenuation_db", self.line_attenuation_db)) if value}
+        if lossy and stepped:
+            named = ", ".join(f"circuit.{key} = {value!r}" for key, value in {**lossy, **stepped}.items())
+            raise ConfigurationError(f"{named}: the method-of-lines kernel of lossy or spread lines does not realise "
+                                     "amplifier bandwidth, rails, quantised reads or attenuator pads (leave one out)")
         return self
 
     @property
     def closed_loop_gain(self) -> float:
         """``A / (1 + A)`` of the junction amplifiers (1 when ideal)."""
         return 1.0 if self.amplifier_gain is None else self.amplifier_gain / (1.0 + self.amplifier_gain)
+
+    @property
+    def junction_resistance(self) -> float:
+        """The junction source resistance in ohm (``z0`` unless ``source_resistance`` is given)."""
+        return self.z0 if self.source_resistance is None else self.source_resistance
 
     @property
     def line_gain(self) -> float:
@@ -411,7 +444,14 @@ class TLineSession:
         slots = int(self.delays[0]) * M if self.stubs else 1
         self.stub_in = np.zeros((slots, 3, n0 + N, B))
         self.stub_out = np.zeros((slots, 3, N, B))
-        self.ledger = np.zeros(8)
+        self.ledger = np.zeros(9)
+        # the kernel: the exact ring buffers for lossless lines, the method-of-lines ladders otherwise
+        if needs_ladders(circuit) and self.inertial:
+            raise ConfigurationError(f"inertial ports (momentum {momentum!r}) with circuit.line_resistance = "
+                                     f"{circuit.line_resistance!r} or circuit.delay_spread = {circuit.delay_spread!r}: "
+                                     "the method-of-lines kernel realises resistive ports only")
+        self.ladders = Ladders(self.layout, B, circuit, self.delays if self.stubs else None) \
+            if needs_ladders(circuit) else None
         # the noise stream: seeded apart from the capacitor draws (a second child of the same seed)
         self.noise_rng = np.random.default_rng([circuit.seed, 1])
         self.last_noise = None
@@ -430,7 +470,8 @@ class TLineSession:
     def stored_energy(self) -> float:
         """Energy stored now in J: the lines and stubs (each delay of emissions, Simpson) and the port capacitors."""
         h, z0 = self.h, self.circuit.z0
-        lines = sum(h / 6.0 / z0 * (np.sum(ring[..., 1, :, :] ** 2) + 4 * np.sum(ring[..., 2, :, :] ** 2)
+        lines = self.ladders.stored() if self.ladders is not None else sum(
+            h / 6.0 / z0 * (np.sum(ring[..., 1, :, :] ** 2) + 4 * np.sum(ring[..., 2, :, :] ** 2)
                                     + np.sum(ring[..., 0, :, :] ** 2))
                     for ring in (self.ring_f, self.ring_b, self.stub_in, self.stub_out))
         P = self.layout.n_params
@@ -448,12 +489,13 @@ class TLineSession:
         injected = self.ledger[0] + self.ledger[3]
         stored = self.stored_energy() - self.energy_start
         dissipated = (self.ledger[1] + self.ledger[2] + self.ledger[4] + self.ledger[5] + self.ledger[6]
-                      + self.ledger[7])
+                      + self.ledger[7] + self.ledger[8])
         scale = max(abs(injected), abs(stored), abs(dissipated), 1e-300)
         return {"injected_j": float(injected), "stored_j": float(stored), "dissipated_j": float(dissipated),
                 "source_resistors_j": float(self.ledger[1]), "terminations_j": float(self.ledger[2]),
                 "port_resistors_j": float(self.ledger[4]), "leak_resistors_j": float(self.ledger[5]),
                 "line_attenuators_j": float(self.ledger[6]), "rail_clamps_j": float(self.ledger[7]),
+                "line_resistors_j": float(self.ledger[8]),
                 "energy_balance_error": float(abs(injected - stored - dissipated) / scale)}
 
     @property
@@ -523,15 +565,23 @@ class TLineSession:
             gate = gate.ravel()
             source, target_index = np.repeat(source, M), np.repeat(target_index, M)
         grid_noise = np.repeat(noise, M, axis=1) if M > 1 and noise.shape[1] else noise
-        code = run_schedule(self.layout.table, self.layout.activations, LOSS_CODES[self.loss.name], self.beta, xs, ts,
-                            source.astype(np.int64), target_index.astype(np.int64), gate.astype(np.int64), self.stubs,
-                            self.delays * M, self.state, self.held, self.rate, self.leak, self.inertia, self.friction,
-                            self.inertial, self.cap, float(self.circuit.z0), self.h, self.ring_f, self.ring_b,
-                            self.stub_in, self.stub_out, self.intervals * M, record_every * per_update * M, records,
-                            self.ledger, self.heat, self.circuit.closed_loop_gain, grid_noise[0], grid_noise[1],
-                            self.circuit.line_gain, self.circuit.line_gain ** self.delays.astype(float),
-                            self.circuit.reflection, self.circuit.pole_tau, self.amp, self.circuit.rail,
-                            self.levels)
+        if self.ladders is not None:  # (M = 1: the ladders' combinations with sub-stepping keys are refused)
+            schedule = (source.astype(np.int64), target_index.astype(np.int64), gate.astype(np.int64))
+            code = self.ladders.run(self, xs, ts, *schedule, noise, record_every * per_update, records)
+            if self.ladders.status[1]:
+                raise NumericalError(f"the junctions' fixed point did not converge in {self.ladders.status[0]} "
+                                     f"evaluations at t = {(self.intervals + code) * self.circuit.td!r} s (mismatch "
+                                     f"source_resistance = {self.circuit.junction_resistance!r} ohm too strong)")
+        else:
+            code = run_schedule(self.layout.table, self.layout.activations, LOSS_CODES[self.loss.name], self.beta, xs, ts,
+                                source.astype(np.int64), target_index.astype(np.int64), gate.astype(np.int64), self.stubs,
+                                self.delays * M, self.state, self.held, self.rate, self.leak, self.inertia, self.friction,
+                                self.inertial, self.cap, float(self.circuit.z0), self.h, self.ring_f, self.ring_b,
+                                self.stub_in, self.stub_out, self.intervals * M, record_every * per_update * M, records,
+                                self.ledger, self.heat, self.circuit.closed_loop_gain, grid_noise[0], grid_noise[1],
+                                self.circuit.line_gain, self.circuit.line_gain ** self.delays.astype(float),
+                                self.circuit.reflection, self.circuit.pole_tau, self.amp, self.circuit.rail,
+                                self.levels)
         if code < -1:
             step = self.intervals * M - code - 2
             raise NumericalError(f"the junction loop of mismatched ends (circuit.source_resistance = "

@@ -16,7 +16,9 @@ from substrate.errors import ConfigurationError, check_range
 from substrate.network import get_loss
 
 from . import expressions as ex
-from .netlist import PWL, BSource, Capacitor, Netlist, Resistor, TLine, Tran, VoltageSource
+from .junctions import Layout
+from .lossy_engine import Ladders, needs_ladders
+from .netlist import LTRA, PWL, BSource, Capacitor, Netlist, Resistor, TLine, Tran, VoltageSource
 from .physical import Circuit, inertial_port, port_resistance
 from .realize import _PRECISE, Circuit as Realised, _dense, _inertial_port, _junction_unit
 from .spice import format_number as num
@@ -94,6 +96,40 @@ def _ports(net, efforts, beta, batch, resistance, circuit, inductance=None):
     return elements, names
 
 
+def _lossy_lines(elements: list, net, batch: int, circuit: Circuit) -> list:
+    """The trainer's elements with every line at its own delay and series resistance, as the native kernel
+    has them (:class:`circuits.lossy_engine.Ladders`: ``specs``), and the junction source resistors ``R_f``,
+    ``R_g`` at ``source_resistance``. A lossy line is ngspice's exact RLC line (LTRA: ``R' = R``, ``L' = z0 d``,
+    ``C' = d / z0`` over 1 m), the limit the kernel's ladders converge to at second order in their cells; a
+    lumped RLC ladder is not exported, because its end capacitors make the junctions' reading
+    ``v(end) - E/2`` an algebraic loop through their own emissions that ngspice cannot integrate (measured:
+    "timestep too small" on a 2-3-2 trainer at 8 cells).
+    """
+    layout = Layout(net)
+    depth = len(layout.table)
+    ladders = Ladders(layout, batch, circuit, np.array([2 * (depth - k) for k in range(depth)]))
+    n0, offsets = layout.sizes[0], [0] + [int(row[3] + row[1]) for row in layout.table]
+    out = []
+    for element in elements:
+        if isinstance(element, Resistor) and element.name.startswith(("R_f", "R_g")):
+            element = Resistor(element.name, element.n1, element.n2, circuit.junction_resistance)
+        if not isinstance(element, TLine):
+            out.append(element)
+            continue
+        # the kernel's name of this line: T<k>_<i>_s<n> links, T_si<k>_<j>_s<n> / T_so<k>_<i>_s<n> stubs
+        kind, rest = ("l", element.name[1:]) if not element.name.startswith("T_s") else (element.name[3], element.name[4:])
+        k, index, lane = (int(part) for part in rest.replace("_s", "_").split("_"))
+        row = n0 + offsets[k - 2] + index if kind == "i" and k > 1 else (index if kind == "i" else offsets[k - 1] + index)
+        delay, resistance, _ = ladders.specs[f"{kind}{row}_{lane}"]
+        z0 = float(element.z0)
+        if resistance > 0:
+            out.append(LTRA(f"O{element.name[1:]}", element.p1, element.n1, element.p2, element.n2, resistance,
+                            z0 * delay, 0.0, delay / z0, 1.0))
+        else:
+            out.append(TLine(element.name, element.p1, element.n1, element.p2, element.n2, z0, delay))
+    return out
+
+
 def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, beta: float = 1.0,
                       steps_per_td: int = 40, ramp: float | None = None, noise=None,
                       momentum: float | None = None) -> Realised:
@@ -116,6 +152,9 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
         capacitors, junctions reading them clamped) and ``parameter_bits`` (the junctions read
         ``floor``-quantised parameter voltages), ``source_resistance`` (every junction source resistor ``R_f``, ``R_g`` and the stubs' ``R_..._i``;
         the lines, pads and stub terminations stay ``z0``).
+        With ``line_resistance`` or ``delay_spread`` (the method-of-lines kernel of
+        :mod:`circuits.lossy_engine`) every line and stub has the kernel's own delay and series
+        resistance (ngspice's LTRA when lossy) and the junction source resistors are ``source_resistance``.
     lr : float
         Port learning rate, realised as ``R = td / (lr C)``.
     beta : float
@@ -247,6 +286,8 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     else:
         R, M = inertial_port(lr, momentum, circuit, "pipelined", depth)
     params, names = _ports(net, joined, beta, batch, R, circuit, M)
+    if needs_ladders(circuit):
+        elements = _lossy_lines(elements, net, batch, circuit)
     step = td / steps_per_td
     netlist = Netlist(f"pipelined transmission-line trainer with delay stubs, {'-'.join(map(str, net.sizes))}, "
                       f"batch {batch}, {n_b} minibatches", tuple(params + elements),

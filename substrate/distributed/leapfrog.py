@@ -46,7 +46,7 @@ from ..errors import ConfigurationError, NumericalError, check_positive
 from .lines import Capacitor, Line, LineNetwork, Open, ReflectingLoad, Resistor, Short, Thevenin
 from .mol import LineSolution, _cells_per_line, discretise, terminals
 
-__all__ = ["leapfrog", "leapfrog_cells", "leapfrog_kernel", "compile_reflection", "MAX_HISTORY"]
+__all__ = ["leapfrog", "leapfrog_cells", "leapfrog_kernel", "update_coefficients", "compile_reflection", "MAX_HISTORY"]
 
 MAX_HISTORY = 200_000_000  # recorded floats (time steps x unknowns): 1.6 GB
 _REFLECT_SIGNATURE = types.float64(types.float64)
@@ -262,12 +262,14 @@ def _plan(network: LineNetwork, cells, dt, method: str) -> _Plan:
     return plan
 
 
-def _make_plan(network: LineNetwork, cells, dt, method: str) -> _Plan:
-    cells, dt = leapfrog_cells(network, cells, dt)
-    disc = discretise(network, cells, method)
-    ends = terminals(disc)
-    ports = network.ports
-    reflect = tuple(compile_reflection(r[5], ports[r[0]]) for r in ends.reflecting)
+def update_coefficients(disc, ends, dt: float) -> tuple:
+    """The leapfrog's update coefficients of a discretisation and its terminals at step ``dt`` (s).
+
+    Returns ``(alpha_i, beta_i, alpha_v, beta_v)`` as :func:`leapfrog_kernel` takes them: per cell
+    ``(L/dt - R/2)/(L/dt + R/2)`` and ``1/(L/dt + R/2)`` (1/ohm), per node ``(C/dt - G/2)/(C/dt + G/2)``
+    and ``1/(C/dt + G/2)`` (ohm), with ``G`` the line shunt plus the terminations' conductances
+    (both node coefficients 0 at shorted nodes).
+    """
     g = disc.shunt + ends.conductance
     denominator_v = ends.cap / dt + 0.5 * g
     alpha_v = ends.mask * (ends.cap / dt - 0.5 * g) / denominator_v
@@ -275,6 +277,17 @@ def _make_plan(network: LineNetwork, cells, dt, method: str) -> _Plan:
     denominator_i = disc.ind / dt + 0.5 * disc.res
     alpha_i = (disc.ind / dt - 0.5 * disc.res) / denominator_i
     beta_i = 1.0 / denominator_i
+    return alpha_i, beta_i, alpha_v, beta_v
+
+
+def _make_plan(network: LineNetwork, cells, dt, method: str) -> _Plan:
+    cells, dt = leapfrog_cells(network, cells, dt)
+    disc = discretise(network, cells, method)
+    ends = terminals(disc)
+    ports = network.ports
+    reflect = tuple(compile_reflection(r[5], ports[r[0]]) for r in ends.reflecting)
+    g = disc.shunt + ends.conductance
+    alpha_i, beta_i, alpha_v, beta_v = update_coefficients(disc, ends, dt)
     refl_node = np.array([r[1] for r in ends.reflecting], dtype=np.int64)
     refl_z0 = np.array([r[4] for r in ends.reflecting])
     shunt_line, shunt_node, shunt = disc.node_entries
