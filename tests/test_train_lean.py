@@ -95,13 +95,18 @@ class _SignalMidUpdate(ports.Resistive):
 
     def __init__(self, resistance, at_step):
         super().__init__(resistance)
-        self.calls, self.at_call = 0, None
+        self.updates, self.sent = 0, False
         self.at_step = at_step
 
+    def update(self, *args, **kwargs):
+        self.updates += 1
+        return super().update(*args, **kwargs)
+
     def _advance(self, arrays, drive, resistance):
-        self.calls += 1
-        if self.calls == self.at_call:
-            os.kill(os.getpid(), signal.SIGINT)  # the handler runs right here, between two arrays
+        if self.updates == self.at_step and not self.sent:
+            self.sent = True
+            # the handler runs right here: the waves have advanced, the parameters not yet
+            os.kill(os.getpid(), signal.SIGINT)
         super()._advance(arrays, drive, resistance)
 
 
@@ -112,7 +117,6 @@ def test_sigint_in_the_middle_of_an_update_never_half_applies_it(tmp_path):
     reference = substrate.train(whole, data, port=ports.Resistive(5.0), **options)
 
     port = _SignalMidUpdate(5.0, at_step=13)
-    port.at_call = 12 * 6 + 3  # 6 parameter arrays per update: the 3rd array of update 13
     interrupted = substrate.MLP([2, 8, 8, 2], seed=0)
     with pytest.raises(TrainingInterrupted) as caught:
         substrate.train(interrupted, data, port=port, run_dir=tmp_path, **options)

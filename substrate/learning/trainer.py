@@ -68,7 +68,8 @@ class StepInfo:
     net : Network
         The network, already holding the updated parameters (its arrays are updated in place).
     efforts : list of ndarray
-        The efforts the ports absorbed at this update (aligned with ``net.params``).
+        The efforts the ports absorbed at this update (aligned with ``net.params``): buffers the
+        next update overwrites, so copy them to keep them.
     paired : list
         Per layer, the training-set indices of the minibatch whose gradient the layer's effort is
         (``None`` while a pipeline is filling). Computed when read, valid during the callback.
@@ -343,8 +344,16 @@ def train(
         st = _State(port.initial_state(net.params), sched.initial(batch_size), rng.bit_generator.state, order,
                     history={key: [] for key in History.fields()})
         wall_before = 0.0
+    # every per-parameter array of the port state, the device values and the efforts are views of
+    # one flat buffer each, so that a port update runs a handful of whole-buffer operations instead
+    # of that many per parameter array (the same elementwise arithmetic: the same bits)
+    flat = {name: [_flatten(arrays)] for name, arrays in st.port.items()}
+    params = port.parameters(st.port)  # without bounds: the analog values themselves
+    flat_params = flat["latent"] if port.bounds is None else [_flatten(params)]
+    efforts_out = [np.empty_like(p) for p in params]
+    flat_efforts = [_flatten(efforts_out)]
+    whole = type(port).update is Port.update  # a port updating all arrays at once (GaussNewton) gets the views
     # the network computes with the ports' device arrays themselves: each update overwrites them
-    params = port.parameters(st.port)
     for k, layer in enumerate(net.layers):
         layer.weight, layer.bias = params[2 * k], params[2 * k + 1]
 
@@ -358,13 +367,16 @@ def train(
         """One update in place: the schedule's waves, then the ports (powers when recorded)."""
         batch = st.order[st.position * batch_size:(st.position + 1) * batch_size]
         x, target = dataset.x_train[batch], targets[batch]
-        efforts = sched.advance(st.waves, x, target, batch)
-        curvature = (lambda: gauss_newton_matrix(net, x, target, loss_fn)) if gauss_newton else None
+        efforts = sched.advance(st.waves, x, target, batch, out=efforts_out)
         end = st.position + 1 == steps_per_epoch
         if end and gradient_check:  # against backprop at the weights the efforts were computed at
             st.gradient_error = _gradient_error(net, dataset.x_train, targets, loss_fn, efforts,
                                                 sched.paired(st.waves, batch))
-        power = port.update(st.port, efforts, curvature, params, power=end)
+        if whole and not end:  # the powers (per array) only at the recorded updates
+            power = port.update(flat, flat_efforts, None, flat_params)
+        else:
+            curvature = (lambda: gauss_newton_matrix(net, x, target, loss_fn)) if gauss_newton else None
+            power = port.update(st.port, efforts, curvature, params, power=end)
         st.step += 1
         st.position += 1
         return batch, efforts, power, end
@@ -468,6 +480,18 @@ def train(
             f"continue with: substrate train --resume {run_dir}", path, st.step
         ) from None
     return history
+
+
+def _flatten(arrays: list) -> np.ndarray:
+    """Move ``arrays`` (float) into one contiguous buffer: each entry becomes a view of it. Returns the buffer."""
+    buffer = np.empty(sum(a.size for a in arrays))
+    start = 0
+    for i, array in enumerate(arrays):
+        view = buffer[start:start + array.size].reshape(array.shape)
+        view[...] = array
+        arrays[i] = view  # the separate array goes as soon as it is copied
+        start += array.size
+    return buffer
 
 
 def _limit(name: str, value, low: float) -> float:

@@ -68,12 +68,16 @@ class Dense:
         """Backward transmission ``W^T (f'(z) * s)`` for each sample (row)."""
         return (slope * s) @ self.weight
 
-    def efforts(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
-        """Batch-mean port efforts ``[mean (f'*s) a_prev^T, mean f'*s]``."""
+    def efforts(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray, out=None) -> list[np.ndarray]:
+        """Batch-mean port efforts ``[mean (f'*s) a_prev^T, mean f'*s]``.
+
+        ``out``: optional ``[weight-shaped, bias-shaped]`` arrays to write them into (returned).
+        """
         delta = slope * s
-        weight_effort = delta.T @ a_prev
+        weight_out, bias_out = (None, None) if out is None else out
+        weight_effort = np.matmul(delta.T, a_prev, out=weight_out)
         weight_effort /= len(a_prev)  # in place: no second array of the weight's size
-        bias_effort = np.add.reduce(delta, axis=0)
+        bias_effort = np.add.reduce(delta, axis=0, out=bias_out)
         bias_effort /= len(delta)  # delta.mean(axis=0) bit for bit, without its Python-level overhead
         return [weight_effort, bias_effort]
 
@@ -107,8 +111,8 @@ class Residual(Dense):
     def reflect_back(self, slope, s):
         return s + self.step * super().reflect_back(slope, s)
 
-    def efforts(self, a_prev, slope, s):
-        efforts = super().efforts(a_prev, slope, s)
+    def efforts(self, a_prev, slope, s, out=None):
+        efforts = super().efforts(a_prev, slope, s, out)
         for e in efforts:
             e *= self.step  # in place, the same bits as step * e
         return efforts
