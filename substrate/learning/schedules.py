@@ -242,8 +242,11 @@ class Pipelined:
         n = int(state["step"])
         for key, stub in state.items():
             if key.startswith("stub_"):
-                slots = (n + np.arange(min(updates, len(stub)))) % len(stub)
-                saved[key] = (slots, stub[slots])
+                if updates >= len(stub):  # every slot: the whole stub
+                    saved[key] = (slice(None), stub.copy())
+                else:
+                    slots = (n + np.arange(updates)) % len(stub)
+                    saved[key] = (slots, stub[slots])
         return saved
 
     def restore(self, state: dict, saved: dict) -> None:

@@ -304,15 +304,17 @@ def train(
     classification = loss_fn.name == "cross_entropy"
     gauss_newton = isinstance(port, GaussNewton)
 
-    def evaluate(x, y):
+    test_targets = loss_fn.target(dataset.y_test, net.sizes[-1]) if len(dataset.x_test) else None
+
+    def evaluate(x, y, target):
         output = net.forward(x)
-        value = loss_fn(output, loss_fn.target(y, net.sizes[-1]))
+        value = loss_fn(output, target)
         accuracy = float(np.mean(np.argmax(output, axis=1) == y)) if classification and y.ndim == 1 else None
         return value, accuracy
 
     def record(st: _State, wall: float, power: PortPower | None) -> None:
-        train_loss, train_acc = evaluate(dataset.x_train, dataset.y_train)
-        test_loss, test_acc = evaluate(dataset.x_test, dataset.y_test) if len(dataset.x_test) else (None, None)
+        train_loss, train_acc = evaluate(dataset.x_train, dataset.y_train, targets)
+        test_loss, test_acc = evaluate(dataset.x_test, dataset.y_test, test_targets) if len(dataset.x_test) else (None, None)
         absorbed = np.zeros(len(net.params)) if power is None else power.absorbed
         reflected = np.zeros(len(net.params)) if power is None else power.reflected
         row = {
@@ -393,15 +395,13 @@ def train(
         the schedule's own snapshot."""
 
         def __init__(self):
-            self.port = {name: [a.copy() for a in arrays] for name, arrays in st.port.items()}
-            self.devices = None if port.bounds is None else [p.copy() for p in params]
+            # the flat buffers behind the port state and the device values: one copy each
+            self.live = [buffers[0] for buffers in flat.values()] + ([] if port.bounds is None else flat_params)
+            self.saved = [buffer.copy() for buffer in self.live]
             self.take()
 
         def take(self):
-            for name, arrays in st.port.items():
-                for saved, live in zip(self.port[name], arrays):
-                    np.copyto(saved, live)
-            for saved, live in zip(self.devices or (), params):
+            for saved, live in zip(self.saved, self.live):
                 np.copyto(saved, live)
             self.step, self.position = st.step, st.position
             self.waves = None  # the previous stub slots go before the next are copied
@@ -409,10 +409,7 @@ def train(
             return self
 
         def restore(self):
-            for name, arrays in self.port.items():
-                for live, saved in zip(st.port[name], arrays):
-                    np.copyto(live, saved)
-            for live, saved in zip(params, self.devices or ()):
+            for live, saved in zip(self.live, self.saved):
                 np.copyto(live, saved)
             sched.restore(st.waves, self.waves)
             st.step, st.position = self.step, self.position
