@@ -195,8 +195,8 @@ class Pipelined:
                 slot = n % len(stub_input)
                 a_prev, stub_slope = stub_input[slot], stub_slopes[slot]
             s_k = backward[k]
-            state[backward_keys[k - 1]] = layer.reflect_back(stub_slope, s_k)
-            layer_efforts = layer.efforts(a_prev, stub_slope, s_k, None if out is None else out[2 * k - 2:2 * k])
+            state[backward_keys[k - 1]], layer_efforts = layer.backward(
+                a_prev, stub_slope, s_k, None if out is None else out[2 * k - 2:2 * k])
             if beta != 1.0:  # e / 1.0 is e: the division only where it changes something
                 for e in layer_efforts:
                     e /= beta

@@ -6,7 +6,7 @@ from it, all local to the junction:
 - ``transmit(a_prev)``: the forward transmission ``phi_k(a_prev)`` and the slopes ``f'(z_k)``;
 - ``reflect_back(slope, s)``: the backward transmission ``(d phi_k / d a_prev)^T s``;
 - ``efforts(a_prev, slope, s)``: the parameter-port efforts ``(d phi_k / d theta_k)^T s`` averaged
-  over the batch.
+  over the batch (``backward`` gives both of the last two from one product ``f' * s``).
 
 Dense layers and residual layers are provided; the network abstraction of levels 0 and 1 is a chain of
 such maps (physics.md, sections 3, 4 and 6).
@@ -62,18 +62,30 @@ class Dense:
 
     def transmit(self, a_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(f(z), f'(z))`` with ``z = a_prev W^T + b``; rows are samples."""
-        return self.activation.value_and_slope(a_prev @ self.weight.T + self.bias)
+        z = a_prev @ self.weight.T
+        z += self.bias  # in place: the same bits as the sum, one array fewer
+        return self.activation.value_and_slope(z)
 
     def reflect_back(self, slope: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Backward transmission ``W^T (f'(z) * s)`` for each sample (row)."""
-        return (slope * s) @ self.weight
+        return self._reflect(slope * s, s)
 
     def efforts(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray, out=None) -> list[np.ndarray]:
         """Batch-mean port efforts ``[mean (f'*s) a_prev^T, mean f'*s]``.
 
         ``out``: optional ``[weight-shaped, bias-shaped]`` arrays to write them into (returned).
         """
+        return self._efforts(a_prev, slope * s, out)
+
+    def backward(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray, out=None) -> tuple[np.ndarray, list]:
+        """``(reflect_back(slope, s), efforts(a_prev, slope, s, out))`` from one product ``f' * s``."""
         delta = slope * s
+        return self._reflect(delta, s), self._efforts(a_prev, delta, out)
+
+    def _reflect(self, delta, s):
+        return delta @ self.weight
+
+    def _efforts(self, a_prev, delta, out):
         weight_out, bias_out = (None, None) if out is None else out
         weight_effort = np.matmul(delta.T, a_prev, out=weight_out)
         weight_effort /= len(a_prev)  # in place: no second array of the weight's size
@@ -108,11 +120,11 @@ class Residual(Dense):
         value, slope = super().transmit(a_prev)
         return a_prev + self.step * value, slope
 
-    def reflect_back(self, slope, s):
-        return s + self.step * super().reflect_back(slope, s)
+    def _reflect(self, delta, s):
+        return s + self.step * super()._reflect(delta, s)
 
-    def efforts(self, a_prev, slope, s, out=None):
-        efforts = super().efforts(a_prev, slope, s, out)
+    def _efforts(self, a_prev, delta, out):
+        efforts = super()._efforts(a_prev, delta, out)
         for e in efforts:
             e *= self.step  # in place, the same bits as step * e
         return efforts
