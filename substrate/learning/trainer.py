@@ -352,8 +352,15 @@ def train(
     flat = {name: [_flatten(arrays)] for name, arrays in st.port.items()}
     params = port.parameters(st.port)  # without bounds: the analog values themselves
     flat_params = flat["latent"] if port.bounds is None else [_flatten(params)]
-    efforts_out = [np.empty_like(p) for p in params]
-    flat_efforts = [_flatten(efforts_out)]
+    # the efforts: one flat buffer and its views per parameter array, allocated when an update needs
+    # them and let go before an epoch's evaluation when no callback reads them (peak memory)
+    effort_buffer: list = []
+
+    def effort_arrays() -> list:
+        if not effort_buffer:
+            buffer = np.empty(sum(p.size for p in params))
+            effort_buffer.extend([buffer, _views(buffer, params)])
+        return effort_buffer
     whole = type(port).update is Port.update  # a port updating all arrays at once (GaussNewton) gets the views
     # the network computes with the ports' device arrays themselves: each update overwrites them
     for k, layer in enumerate(net.layers):
@@ -369,13 +376,14 @@ def train(
         """One update in place: the schedule's waves, then the ports (powers when recorded)."""
         batch = st.order[st.position * batch_size:(st.position + 1) * batch_size]
         x, target = dataset.x_train[batch], targets[batch]
+        flat_efforts, efforts_out = effort_arrays()
         efforts = sched.advance(st.waves, x, target, batch, out=efforts_out)
         end = st.position + 1 == steps_per_epoch
         if end and gradient_check:  # against backprop at the weights the efforts were computed at
             st.gradient_error = _gradient_error(net, dataset.x_train, targets, loss_fn, efforts,
                                                 sched.paired(st.waves, batch))
         if whole and not end:  # the powers (per array) only at the recorded updates
-            power = port.update(flat, flat_efforts, None, flat_params)
+            power = port.update(flat, [flat_efforts], None, flat_params)
         else:
             curvature = (lambda: gauss_newton_matrix(net, x, target, loss_fn)) if gauss_newton else None
             power = port.update(st.port, efforts, curvature, params, power=end)
@@ -449,6 +457,8 @@ def train(
                 if not callbacks:  # nothing reads them any more: free them before the epoch's evaluation
                     efforts = None
                 if end:
+                    if not callbacks:
+                        effort_buffer.clear()
                     rng = np.random.default_rng()
                     rng.bit_generator.state = st.rng
                     st.order = rng.permutation(n_train)
@@ -479,15 +489,21 @@ def train(
     return history
 
 
+def _views(buffer: np.ndarray, like: list) -> list:
+    """Consecutive views of a flat ``buffer``, shaped like the arrays ``like``."""
+    views, start = [], 0
+    for array in like:
+        views.append(buffer[start:start + array.size].reshape(array.shape))
+        start += array.size
+    return views
+
+
 def _flatten(arrays: list) -> np.ndarray:
     """Move ``arrays`` (float) into one contiguous buffer: each entry becomes a view of it. Returns the buffer."""
     buffer = np.empty(sum(a.size for a in arrays))
-    start = 0
-    for i, array in enumerate(arrays):
-        view = buffer[start:start + array.size].reshape(array.shape)
-        view[...] = array
+    for i, view in enumerate(_views(buffer, arrays)):
+        view[...] = arrays[i]
         arrays[i] = view  # the separate array goes as soon as it is copied
-        start += array.size
     return buffer
 
 
