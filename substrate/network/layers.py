@@ -3,7 +3,8 @@
 A layer is a map ``a_k = phi_k(a_{k-1}; theta_k)``. A junction of the substrate needs three things
 from it, all local to the junction:
 
-- ``transmit(a_prev)``: the forward transmission ``phi_k(a_prev)`` and the slopes ``f'(z_k)``;
+- ``transmit(a_prev)``: the forward transmission ``phi_k(a_prev)`` and the slopes ``f'(z_k)``
+  (``output(a_prev)``: the transmission alone);
 - ``reflect_back(slope, s)``: the backward transmission ``(d phi_k / d a_prev)^T s``;
 - ``efforts(a_prev, slope, s)``: the parameter-port efforts ``(d phi_k / d theta_k)^T s`` averaged
   over the batch (``backward`` gives both of the last two from one product ``f' * s``).
@@ -62,9 +63,16 @@ class Dense:
 
     def transmit(self, a_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(f(z), f'(z))`` with ``z = a_prev W^T + b``; rows are samples."""
+        return self.activation.value_and_slope(self._z(a_prev))
+
+    def output(self, a_prev: np.ndarray) -> np.ndarray:
+        """``f(z)`` alone, the first half of :meth:`transmit` (a forward pass needs no slopes)."""
+        return self.activation(self._z(a_prev))
+
+    def _z(self, a_prev):
         z = a_prev @ self.weight.T
         z += self.bias  # in place: the same bits as the sum, one array fewer
-        return self.activation.value_and_slope(z)
+        return z
 
     def reflect_back(self, slope: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Backward transmission ``W^T (f'(z) * s)`` for each sample (row)."""
@@ -119,6 +127,9 @@ class Residual(Dense):
     def transmit(self, a_prev):
         value, slope = super().transmit(a_prev)
         return a_prev + self.step * value, slope
+
+    def output(self, a_prev):
+        return a_prev + self.step * super().output(a_prev)
 
     def _reflect(self, delta, s):
         return s + self.step * super()._reflect(delta, s)
