@@ -6,8 +6,8 @@ permutation per epoch from ``default_rng(0)``), minibatches of 16, heavy-ball mo
 and mu 0.9 (on the worldsheet: ``Inertial(mass=40, resistance=4)``). The baseline is numpy backprop
 SGD written as a user would write it (forward, softmax cross-entropy, backward and momentum by hand,
 no library calls). PyTorch runs the same loop in float64 at 1 and 2 threads; the better is reported.
-numpy's BLAS runs at the thread count that is faster for the baseline (probed first in interleaved
-rounds; the same for every numpy-based trainer).
+Every numpy-based trainer runs at its own faster BLAS thread count (1 or 2, probed first in
+interleaved rounds), as PyTorch runs at its better thread count.
 
 Two passes, so that neither the update count nor the evaluation cost depends on a granularity:
 
@@ -212,6 +212,18 @@ def _record_seconds(data) -> float:
     return median_time(record)
 
 
+def _faster_blas(trainer, rounds: int = 5) -> dict:
+    """:func:`spread` of ``t(2 BLAS threads) / t(1 thread)`` over interleaved rounds of ``trainer()``."""
+    ratios = []
+    for r in range(rounds):
+        times = {}
+        for count in ((1, 2) if r % 2 == 0 else (2, 1)):
+            with blas_threads(count):
+                times[count] = trainer()
+        ratios.append(times[2] / times[1])
+    return spread(ratios)
+
+
 def run(quick: bool = False) -> dict:
     data = datasets.digits(seed=0)
     rounds = 3 if quick else 7
@@ -230,57 +242,56 @@ def run(quick: bool = False) -> dict:
     missing = [name for name in names if updates[name] is None]
     if missing:
         raise RuntimeError(f"{missing} did not reach {TARGET_ACCURACY:.0%} within {MAX_UPDATES} updates")
-    # the baseline's faster BLAS setting (interleaved rounds, the median of per-round ratios), then
-    # used for every numpy-based trainer
-    probe = []
-    for r in range(5):
-        times = {}
-        for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
-            with blas_threads(threads):
-                times[threads] = _numpy_backprop(data, updates=updates[baseline])
-        probe.append(times[2] / times[1])
-    blas = 2 if np.median(probe) < 1.0 else 1
     trainers = {name: (lambda name=name: counters[name](updates=updates[name])) for name in names}
+    # each numpy-based trainer runs at its own faster BLAS setting (1 or 2 threads: interleaved probe
+    # rounds, the median of per-round ratios), as PyTorch runs at its better thread count
+    probes = {name: _faster_blas(trainers[name]) for name in names}
+    threads = {name: 2 if probe["ratio"] < 1.0 else 1 for name, probe in probes.items()}
     seconds = {name: [] for name in names}
     ratios = {name: [] for name in names}
 
     def timed_round(order):
-        times = {name: trainers[name]() for name in order}
+        times = {}
+        for name in order:
+            with blas_threads(threads.get(name)):  # PyTorch sets its own threads
+                times[name] = trainers[name]()
         for name in order:
             seconds[name].append(times[name])
             ratios[name].append(times[name] / times[baseline])
 
-    with blas_threads(blas):
-        for name in names:  # warm-up (imports, caches)
+    for name in names:  # warm-up (imports, caches)
+        with blas_threads(threads[name]):
             trainers[name]()
-        for r in range(rounds):  # the numpy-based trainers, the order rotating
-            timed_round(names[r % len(names):] + names[:r % len(names)])
+    for r in range(rounds):  # the numpy-based trainers, the order rotating
+        timed_round(names[r % len(names):] + names[:r % len(names)])
+    with blas_threads(threads["worldsheet pipelined"]):
         record = _record_seconds(data)
-        try:
-            import torch
-        except ImportError:
-            torch = None
-        else:
-            # PyTorch's worker threads keep spinning for a while after a parallel region, which would
-            # slow whatever runs next: its rounds pair it with the baseline alone, with a pause after
-            for threads in (1, 2):
-                name = f"PyTorch {threads} thread{'s' * (threads > 1)}"
-                updates[name] = _pytorch(data, threads)
-                if updates[name] is None:
-                    raise RuntimeError(f"{name} did not reach {TARGET_ACCURACY:.0%} within {MAX_UPDATES} updates")
-                trainers[name] = lambda t=threads, n=updates[name]: _pytorch(data, t, updates=n)
-                seconds[name], ratios[name] = [], []
-                names.append(name)
-                trainers[name]()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    else:
+        # PyTorch's worker threads keep spinning for a while after a parallel region, which would
+        # slow whatever runs next: its rounds pair it with the baseline alone, with a pause after
+        for count in (1, 2):
+            name = f"PyTorch {count} thread{'s' * (count > 1)}"
+            updates[name] = _pytorch(data, count)
+            if updates[name] is None:
+                raise RuntimeError(f"{name} did not reach {TARGET_ACCURACY:.0%} within {MAX_UPDATES} updates")
+            trainers[name] = lambda t=count, n=updates[name]: _pytorch(data, t, updates=n)
+            seconds[name], ratios[name] = [], []
+            names.append(name)
+            trainers[name]()
+            time.sleep(0.5)
+            for r in range(rounds):
+                timed_round([baseline, name] if r % 2 == 0 else [name, baseline])
                 time.sleep(0.5)
-                for r in range(rounds):
-                    timed_round([baseline, name] if r % 2 == 0 else [name, baseline])
-                    time.sleep(0.5)
     rows = []
     for name in names:
         time_ratio = spread(ratios[name])
         updates_ratio = updates[name] / updates[baseline]
-        rows.append({"trainer": name, "seconds": float(np.median(seconds[name])), "updates": updates[name],
+        rows.append({"trainer": name, "blas_threads": threads.get(name), "seconds": float(np.median(seconds[name])),
+                     "updates": updates[name],
                      "time_ratio": time_ratio, "updates_ratio": updates_ratio,
                      "per_update_ratio": time_ratio["ratio"] / updates_ratio})
     if torch is not None:  # keep the better thread setting of PyTorch
@@ -296,8 +307,7 @@ def run(quick: bool = False) -> dict:
     records = 1 + pipelined["updates"] // steps_per_epoch  # row 0 and every completed epoch
     record_share = records * record / pipelined["seconds"]
     # an estimate (the record time is measured apart from the runs): the update alone, without the records
-    baseline_per_update = by_name[baseline]["seconds"] / updates[baseline]
-    per_update_bare = (pipelined["seconds"] - records * record) / pipelined["updates"] / baseline_per_update
+    per_update_bare = per_update * (1.0 - record_share)
     best = {}
     for name, counts in grid.items():
         reached = {lr: n for lr, n in counts.items() if n is not None}
@@ -331,8 +341,8 @@ def run(quick: bool = False) -> dict:
         f"update of {1e6 * pipelined['seconds'] / pipelined['updates']:.0f} us), and {100 * record_share:.0f} % of "
         f"its time is train()'s per-epoch history records of the whole training and test sets (without them, "
         f"an estimated {per_update_bare:.2f}x per update).")
-    return {"name": "digits to 95 % test accuracy", "rows": rows, "blas_threads": blas,
-            "blas_probe_2_over_1_threads": spread(probe),
+    return {"name": "digits to 95 % test accuracy", "rows": rows, "blas_threads": threads,
+            "blas_probe_2_over_1_threads": probes,
             "target": f"worldsheet pipelined / numpy backprop SGD <= {TARGET} in wall time",
             "pipelined_ratio": ratio, "pipelined_per_update_ratio": per_update,
             "pipelined_record_share": record_share, "pipelined_per_update_ratio_without_records": per_update_bare,
