@@ -7,7 +7,8 @@ and mu 0.9 (on the worldsheet: ``Inertial(mass=40, resistance=4)``). The baselin
 SGD written as a user would write it (forward, softmax cross-entropy, backward and momentum by hand,
 no library calls). PyTorch runs the same loop in float64 at 1 and 2 threads; the better is reported.
 Every numpy-based trainer runs at its own faster BLAS thread count (1 or 2, probed first in
-interleaved rounds), as PyTorch runs at its better thread count.
+interleaved rounds), as PyTorch runs at its better thread count; a run at 2 threads is followed by a
+pause of 0.3 s, so that BLAS's spinning idle worker does not slow the next run.
 
 Two passes, so that neither the update count nor the evaluation cost depends on a granularity:
 
@@ -220,6 +221,7 @@ def _faster_blas(trainer, rounds: int = 5) -> dict:
         for count in ((1, 2) if r % 2 == 0 else (2, 1)):
             with blas_threads(count):
                 times[count] = trainer()
+            time.sleep(0.3 if count > 1 else 0.0)  # BLAS's idle worker spins for a while: let it stop first
         ratios.append(times[2] / times[1])
     return spread(ratios)
 
@@ -255,6 +257,8 @@ def run(quick: bool = False) -> dict:
         for name in order:
             with blas_threads(threads.get(name)):  # PyTorch sets its own threads
                 times[name] = trainers[name]()
+            if threads.get(name, 1) > 1:  # BLAS's idle worker spins for a while: let it stop first
+                time.sleep(0.3)
         for name in order:
             seconds[name].append(times[name])
             ratios[name].append(times[name] / times[baseline])
