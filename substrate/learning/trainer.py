@@ -3,9 +3,10 @@
 :func:`train` is the entry point. Its whole mutable state (port state, waves and pipeline buffers,
 the random generator, the epoch's sample order, counters, history) lives in one :class:`_State`.
 An update works **in place** (the pipeline's ring buffers, the port state and the network's
-parameters are overwritten, nothing of the parameters' size is allocated), so Ctrl-C (SIGINT, and
-SIGTERM when Python handles it) is held while an update runs and acted on between updates: the
-state is never half-updated. :func:`train` then writes it atomically to ``run_dir/checkpoint.npz``
+parameters are overwritten, nothing of the parameters' size is allocated; the port state, the device
+values and the efforts are views of one flat buffer each, so a port update is a few whole-buffer
+operations), so Ctrl-C (SIGINT, and SIGTERM when Python handles it) is held while an update runs and
+acted on between updates: the state is never half-updated. :func:`train` then writes it atomically to ``run_dir/checkpoint.npz``
 (the checkpoint copies the buffers) before stopping. ``resume=True`` continues from it; the result
 equals an uninterrupted run with the same seed, bit for bit.
 
@@ -361,6 +362,7 @@ def train(
             buffer = np.empty(sum(p.size for p in params))
             effort_buffer.extend([buffer, _views(buffer, params)])
         return effort_buffer
+
     whole = type(port).update is Port.update  # a port updating all arrays at once (GaussNewton) gets the views
     # the network computes with the ports' device arrays themselves: each update overwrites them
     for k, layer in enumerate(net.layers):
