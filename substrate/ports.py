@@ -416,8 +416,11 @@ class Inertial(Port):
         force += drive
         force *= -(h / m)
         u += force
-        np.multiply(u, h, out=force)
-        latent += force
+        if h == 1.0:  # u * 1.0 is u exactly: one whole-array operation fewer
+            latent += u
+        else:
+            np.multiply(u, h, out=force)
+            latent += force
 
     def _own_config(self):
         return {"mass": self.mass, "resistance": self.resistance}

@@ -90,18 +90,47 @@ def test_an_amortised_check_still_names_the_update_that_failed(poisoned):
     assert seen == list(range(1, failing_check)) + list(range(last_good + 1, poisoned + 1))
 
 
+@pytest.mark.parametrize("port", [ports.Inertial(40.0, 4.0), ports.Inertial(40.0, 4.0, bounds=(-3.0, 3.0), levels=16),
+                                  ports.Resistive(5.0, resistance_tolerance=0.2) + ports.Leak(1e-3)])
+def test_the_re_run_after_a_failed_check_starts_from_the_exact_last_good_state(port):
+    # the snapshot restores the port state, the device values and the waves bit for bit: the re-run
+    # updates see exactly the parameters the first pass saw (quantised devices and drawn resistors too)
+    data = datasets.moons(n_samples=200, seed=2)
+    poisoned = CHECK_EVERY + 5
+    first, again = {}, {}
+
+    def watch(info):
+        seen = again if info.step in first else first
+        seen[info.step] = [p.copy() for p in info.net.params]
+        if info.step == poisoned:
+            info.net.layers[0].weight[0, 0] = np.nan
+
+    with pytest.raises(NumericalError, match=r"^step \d+: non-finite"):
+        substrate.train(substrate.MLP([2, 8, 8, 2], seed=0), data, port=port, schedule="pipelined", epochs=2,
+                        batch_size=2, callbacks=[watch])
+    assert sorted(again) == list(range(CHECK_EVERY + 1, poisoned + 1))
+    for step, params in again.items():
+        for got, want in zip(params, first[step]):
+            np.testing.assert_array_equal(got, want)
+
+
 class _SignalMidUpdate(ports.Resistive):
     """A resistive port that receives a real SIGINT half way through its update at one step."""
 
     def __init__(self, resistance, at_step):
         super().__init__(resistance)
-        self.calls, self.at_call = 0, None
+        self.updates, self.sent = 0, False
         self.at_step = at_step
 
+    def update(self, *args, **kwargs):
+        self.updates += 1
+        return super().update(*args, **kwargs)
+
     def _advance(self, arrays, drive, resistance):
-        self.calls += 1
-        if self.calls == self.at_call:
-            os.kill(os.getpid(), signal.SIGINT)  # the handler runs right here, between two arrays
+        if self.updates == self.at_step and not self.sent:
+            self.sent = True
+            # the handler runs right here: the waves have advanced, the parameters not yet
+            os.kill(os.getpid(), signal.SIGINT)
         super()._advance(arrays, drive, resistance)
 
 
@@ -112,7 +141,6 @@ def test_sigint_in_the_middle_of_an_update_never_half_applies_it(tmp_path):
     reference = substrate.train(whole, data, port=ports.Resistive(5.0), **options)
 
     port = _SignalMidUpdate(5.0, at_step=13)
-    port.at_call = 12 * 6 + 3  # 6 parameter arrays per update: the 3rd array of update 13
     interrupted = substrate.MLP([2, 8, 8, 2], seed=0)
     with pytest.raises(TrainingInterrupted) as caught:
         substrate.train(interrupted, data, port=port, run_dir=tmp_path, **options)

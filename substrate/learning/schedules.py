@@ -99,8 +99,9 @@ class Separated:
         state.update({f"backward_{k}": np.zeros((batch_size, sizes[k])) for k in range(len(sizes))})
         return state
 
-    def advance(self, state: dict, x: np.ndarray, target: np.ndarray, indices: np.ndarray) -> list:
-        """Relax on one minibatch; update ``state`` in place and return the efforts."""
+    def advance(self, state: dict, x: np.ndarray, target: np.ndarray, indices: np.ndarray, out=None) -> list:
+        """Relax on one minibatch; update ``state`` in place and return the efforts (written into the
+        arrays ``out``, aligned with the parameters, when given)."""
         forward, backward = _waves(state, self.net.depth)
         warm = WaveState([x] + forward, backward, 0.0)
         if self.substrate == "worldsheet":
@@ -109,7 +110,11 @@ class Separated:
             result = self.rc.integrate(x, target, float(self.wave_steps), state=warm, rtol=1e-8, atol=1e-10).state
         state.update({f"forward_{k}": a for k, a in enumerate(result.forward[1:], start=1)})
         state.update({f"backward_{k}": s for k, s in enumerate(result.backward)})
-        return result.gradients
+        if out is None:
+            return result.gradients
+        for buffer, gradient in zip(out, result.gradients):
+            np.copyto(buffer, gradient)
+        return out
 
     def paired(self, state: dict, indices: np.ndarray) -> list:
         """Per layer, the dataset indices whose gradient the last update's effort is: ``indices``."""
@@ -166,12 +171,13 @@ class Pipelined:
         state["step"] = np.array(0, dtype=np.int64)
         return state
 
-    def advance(self, state: dict, x: np.ndarray, target: np.ndarray, indices: np.ndarray) -> list:
+    def advance(self, state: dict, x: np.ndarray, target: np.ndarray, indices: np.ndarray, out=None) -> list:
         """One wave step with minibatch ``(x, target)`` entering; update ``state`` in place, return the efforts.
 
         Per junction the stub slot is read (the stashed pair serves the backward transmission and
         the effort) before the junction's present input and slope are written into it, so the
-        update allocates only the emitted waves and the efforts: O(L) per step.
+        update allocates only the emitted waves (and the efforts, unless ``out`` holds arrays
+        aligned with the parameters to write them into): O(L) per step.
         """
         depth, beta, naive = self.net.depth, self.beta, self.naive
         n = int(state["step"])
@@ -189,8 +195,8 @@ class Pipelined:
                 slot = n % len(stub_input)
                 a_prev, stub_slope = stub_input[slot], stub_slopes[slot]
             s_k = backward[k]
-            state[backward_keys[k - 1]] = layer.reflect_back(stub_slope, s_k)
-            layer_efforts = layer.efforts(a_prev, stub_slope, s_k)
+            state[backward_keys[k - 1]], layer_efforts = layer.backward(
+                a_prev, stub_slope, s_k, None if out is None else out[2 * k - 2:2 * k])
             if beta != 1.0:  # e / 1.0 is e: the division only where it changes something
                 for e in layer_efforts:
                     e /= beta
@@ -236,8 +242,11 @@ class Pipelined:
         n = int(state["step"])
         for key, stub in state.items():
             if key.startswith("stub_"):
-                slots = (n + np.arange(min(updates, len(stub)))) % len(stub)
-                saved[key] = (slots, stub[slots])
+                if updates >= len(stub):  # every slot: the whole stub
+                    saved[key] = (slice(None), stub.copy())
+                else:
+                    slots = (n + np.arange(updates)) % len(stub)
+                    saved[key] = (slots, stub[slots])
         return saved
 
     def restore(self, state: dict, saved: dict) -> None:

@@ -3,9 +3,10 @@
 :func:`train` is the entry point. Its whole mutable state (port state, waves and pipeline buffers,
 the random generator, the epoch's sample order, counters, history) lives in one :class:`_State`.
 An update works **in place** (the pipeline's ring buffers, the port state and the network's
-parameters are overwritten, nothing of the parameters' size is allocated), so Ctrl-C (SIGINT, and
-SIGTERM when Python handles it) is held while an update runs and acted on between updates: the
-state is never half-updated. :func:`train` then writes it atomically to ``run_dir/checkpoint.npz``
+parameters are overwritten, nothing of the parameters' size is allocated; the port state, the device
+values and the efforts are views of one flat buffer each, so a port update is a few whole-buffer
+operations), so Ctrl-C (SIGINT, and SIGTERM when Python handles it) is held while an update runs and
+acted on between updates: the state is never half-updated. :func:`train` then writes it atomically to ``run_dir/checkpoint.npz``
 (the checkpoint copies the buffers) before stopping. ``resume=True`` continues from it; the result
 equals an uninterrupted run with the same seed, bit for bit.
 
@@ -68,7 +69,8 @@ class StepInfo:
     net : Network
         The network, already holding the updated parameters (its arrays are updated in place).
     efforts : list of ndarray
-        The efforts the ports absorbed at this update (aligned with ``net.params``).
+        The efforts the ports absorbed at this update (aligned with ``net.params``): buffers the
+        next update overwrites, so copy them to keep them.
     paired : list
         Per layer, the training-set indices of the minibatch whose gradient the layer's effort is
         (``None`` while a pipeline is filling). Computed when read, valid during the callback.
@@ -305,15 +307,17 @@ def train(
     classification = loss_fn.name == "cross_entropy"
     gauss_newton = isinstance(port, GaussNewton)
 
-    def evaluate(x, y):
+    test_targets = loss_fn.target(dataset.y_test, net.sizes[-1]) if len(dataset.x_test) else None
+
+    def evaluate(x, y, target):
         output = net.forward(x)
-        value = loss_fn(output, loss_fn.target(y, net.sizes[-1]))
+        value = loss_fn(output, target)
         accuracy = float(np.mean(np.argmax(output, axis=1) == y)) if classification and y.ndim == 1 else None
         return value, accuracy
 
     def record(st: _State, wall: float, power: PortPower | None) -> None:
-        train_loss, train_acc = evaluate(dataset.x_train, dataset.y_train)
-        test_loss, test_acc = evaluate(dataset.x_test, dataset.y_test) if len(dataset.x_test) else (None, None)
+        train_loss, train_acc = evaluate(dataset.x_train, dataset.y_train, targets)
+        test_loss, test_acc = evaluate(dataset.x_test, dataset.y_test, test_targets) if len(dataset.x_test) else (None, None)
         absorbed = np.zeros(len(net.params)) if power is None else power.absorbed
         reflected = np.zeros(len(net.params)) if power is None else power.reflected
         row = {
@@ -345,8 +349,24 @@ def train(
         st = _State(port.initial_state(net.params), sched.initial(batch_size), rng.bit_generator.state, order,
                     history={key: [] for key in History.fields()})
         wall_before = 0.0
+    # every per-parameter array of the port state, the device values and the efforts are views of
+    # one flat buffer each, so that a port update runs a handful of whole-buffer operations instead
+    # of that many per parameter array (the same elementwise arithmetic: the same bits)
+    flat = {name: [_flatten(arrays)] for name, arrays in st.port.items()}
+    params = port.parameters(st.port)  # without bounds: the analog values themselves
+    flat_params = flat["latent"] if port.bounds is None else [_flatten(params)]
+    # the efforts: one flat buffer and its views per parameter array, allocated when an update needs
+    # them and let go before an epoch's evaluation when no callback reads them (peak memory)
+    effort_buffer: list = []
+
+    def effort_arrays() -> list:
+        if not effort_buffer:
+            buffer = np.empty(sum(p.size for p in params))
+            effort_buffer.extend([buffer, _views(buffer, params)])
+        return effort_buffer
+
+    whole = type(port).update is Port.update  # a port updating all arrays at once (GaussNewton) gets the views
     # the network computes with the ports' device arrays themselves: each update overwrites them
-    params = port.parameters(st.port)
     for k, layer in enumerate(net.layers):
         layer.weight, layer.bias = params[2 * k], params[2 * k + 1]
 
@@ -360,13 +380,17 @@ def train(
         """One update in place: the schedule's waves, then the ports (powers when recorded)."""
         batch = st.order[st.position * batch_size:(st.position + 1) * batch_size]
         x, target = dataset.x_train[batch], targets[batch]
-        efforts = sched.advance(st.waves, x, target, batch)
-        curvature = (lambda: gauss_newton_matrix(net, x, target, loss_fn)) if gauss_newton else None
+        flat_efforts, efforts_out = effort_arrays()
+        efforts = sched.advance(st.waves, x, target, batch, out=efforts_out)
         end = st.position + 1 == steps_per_epoch
         if end and gradient_check:  # against backprop at the weights the efforts were computed at
             st.gradient_error = _gradient_error(net, dataset.x_train, targets, loss_fn, efforts,
                                                 sched.paired(st.waves, batch))
-        power = port.update(st.port, efforts, curvature, params, power=end)
+        if whole and not end:  # the powers (per array) only at the recorded updates
+            power = port.update(flat, [flat_efforts], None, flat_params)
+        else:
+            curvature = (lambda: gauss_newton_matrix(net, x, target, loss_fn)) if gauss_newton else None
+            power = port.update(st.port, efforts, curvature, params, power=end)
         st.step += 1
         st.position += 1
         return batch, efforts, power, end
@@ -383,15 +407,13 @@ def train(
         the schedule's own snapshot."""
 
         def __init__(self):
-            self.port = {name: [a.copy() for a in arrays] for name, arrays in st.port.items()}
-            self.devices = None if port.bounds is None else [p.copy() for p in params]
+            # the flat buffers behind the port state and the device values: one copy each
+            self.live = [buffers[0] for buffers in flat.values()] + ([] if port.bounds is None else flat_params)
+            self.saved = [buffer.copy() for buffer in self.live]
             self.take()
 
         def take(self):
-            for name, arrays in st.port.items():
-                for saved, live in zip(self.port[name], arrays):
-                    np.copyto(saved, live)
-            for saved, live in zip(self.devices or (), params):
+            for saved, live in zip(self.saved, self.live):
                 np.copyto(saved, live)
             self.step, self.position = st.step, st.position
             self.waves = None  # the previous stub slots go before the next are copied
@@ -399,10 +421,7 @@ def train(
             return self
 
         def restore(self):
-            for name, arrays in self.port.items():
-                for live, saved in zip(st.port[name], arrays):
-                    np.copyto(live, saved)
-            for live, saved in zip(params, self.devices or ()):
+            for live, saved in zip(self.live, self.saved):
                 np.copyto(live, saved)
             sched.restore(st.waves, self.waves)
             st.step, st.position = self.step, self.position
@@ -442,6 +461,8 @@ def train(
                 if not callbacks:  # nothing reads them any more: free them before the epoch's evaluation
                     efforts = None
                 if end:
+                    if not callbacks:
+                        effort_buffer.clear()
                     rng = np.random.default_rng()
                     rng.bit_generator.state = st.rng
                     st.order = rng.permutation(n_train)
@@ -470,6 +491,24 @@ def train(
             f"continue with: substrate train --resume {run_dir}", path, st.step
         ) from None
     return history
+
+
+def _views(buffer: np.ndarray, like: list) -> list:
+    """Consecutive views of a flat ``buffer``, shaped like the arrays ``like``."""
+    views, start = [], 0
+    for array in like:
+        views.append(buffer[start:start + array.size].reshape(array.shape))
+        start += array.size
+    return views
+
+
+def _flatten(arrays: list) -> np.ndarray:
+    """Move ``arrays`` (float) into one contiguous buffer: each entry becomes a view of it. Returns the buffer."""
+    buffer = np.empty(sum(a.size for a in arrays))
+    for i, view in enumerate(_views(buffer, arrays)):
+        view[...] = arrays[i]
+        arrays[i] = view  # the separate array goes as soon as it is copied
+    return buffer
 
 
 def _limit(name: str, value, low: float) -> float:

@@ -27,51 +27,81 @@ class Activation:
         Registry name.
     value_and_slope : callable
         ``z -> (f(z), f'(z))`` for an array ``z`` of any shape.
+    value : callable, optional
+        ``z -> f(z)`` alone (what a forward pass needs); default: the first half of ``value_and_slope``.
     """
 
     name: str
     value_and_slope: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    value: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
-        return self.value_and_slope(z)[0]
+        return self.value_and_slope(z)[0] if self.value is None else self.value(z)
 
     def slope(self, z: np.ndarray) -> np.ndarray:
         """Return ``f'(z)``."""
         return self.value_and_slope(z)[1]
 
 
+class _WithSlope:
+    """``z -> (f(z), f'(z))`` from ``f`` and ``(z, f(z)) -> f'(z)``: one definition serves both forms
+    (a module-level class, so activations pickle)."""
+
+    def __init__(self, value: Callable, slope: Callable):
+        self.value, self.slope = value, slope
+
+    def __call__(self, z):
+        v = self.value(z)
+        return v, self.slope(z, v)
+
+
 def _identity(z):
-    return z, np.ones_like(z)
+    return z
 
 
-def _tanh(z):
-    value = np.tanh(z)
-    return value, 1.0 - value * value
+def _identity_slope(z, v):
+    return np.ones_like(z)
+
+
+def _tanh_slope(z, v):
+    return 1.0 - v * v
 
 
 def _sigmoid(z):
-    value = 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic function
-    return value, value * (1.0 - value)
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic function
+
+
+def _sigmoid_slope(z, v):
+    return v * (1.0 - v)
 
 
 def _relu(z):
-    positive = z > 0
-    return np.where(positive, z, 0.0), positive.astype(z.dtype)
+    return np.where(z > 0, z, 0.0)
+
+
+def _relu_slope(z, v):
+    return (z > 0).astype(z.dtype)
 
 
 def _softplus(z):
-    return np.logaddexp(0.0, z), 0.5 * (1.0 + np.tanh(0.5 * z))
+    return np.logaddexp(0.0, z)
 
+
+def _softplus_slope(z, v):
+    return _sigmoid(z)
+
+
+# each activation as f and its slope from (z, f(z))
+_DEFINITIONS = {
+    "identity": (_identity, _identity_slope),
+    "tanh": (np.tanh, _tanh_slope),
+    "sigmoid": (_sigmoid, _sigmoid_slope),
+    "relu": (_relu, _relu_slope),
+    "softplus": (_softplus, _softplus_slope),
+}
 
 ACTIVATIONS: dict[str, Activation] = {
-    name: Activation(name, function)
-    for name, function in {
-        "identity": _identity,
-        "tanh": _tanh,
-        "sigmoid": _sigmoid,
-        "relu": _relu,
-        "softplus": _softplus,
-    }.items()
+    name: Activation(name, _WithSlope(value, slope), value) for name, (value, slope) in _DEFINITIONS.items()
 }
 
 

@@ -3,10 +3,11 @@
 A layer is a map ``a_k = phi_k(a_{k-1}; theta_k)``. A junction of the substrate needs three things
 from it, all local to the junction:
 
-- ``transmit(a_prev)``: the forward transmission ``phi_k(a_prev)`` and the slopes ``f'(z_k)``;
+- ``transmit(a_prev)``: the forward transmission ``phi_k(a_prev)`` and the slopes ``f'(z_k)``
+  (``output(a_prev)``: the transmission alone);
 - ``reflect_back(slope, s)``: the backward transmission ``(d phi_k / d a_prev)^T s``;
 - ``efforts(a_prev, slope, s)``: the parameter-port efforts ``(d phi_k / d theta_k)^T s`` averaged
-  over the batch.
+  over the batch (``backward`` gives both of the last two from one product ``f' * s``).
 
 Dense layers and residual layers are provided; the network abstraction of levels 0 and 1 is a chain of
 such maps (physics.md, sections 3, 4 and 6).
@@ -62,18 +63,41 @@ class Dense:
 
     def transmit(self, a_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(f(z), f'(z))`` with ``z = a_prev W^T + b``; rows are samples."""
-        return self.activation.value_and_slope(a_prev @ self.weight.T + self.bias)
+        return self.activation.value_and_slope(self._z(a_prev))
+
+    def output(self, a_prev: np.ndarray) -> np.ndarray:
+        """``f(z)`` alone, the first half of :meth:`transmit` (a forward pass needs no slopes)."""
+        return self.activation(self._z(a_prev))
+
+    def _z(self, a_prev):
+        z = a_prev @ self.weight.T
+        z += self.bias  # in place: the same bits as the sum, one array fewer
+        return z
 
     def reflect_back(self, slope: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Backward transmission ``W^T (f'(z) * s)`` for each sample (row)."""
-        return (slope * s) @ self.weight
+        return self._reflect(slope * s, s)
 
-    def efforts(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray) -> list[np.ndarray]:
-        """Batch-mean port efforts ``[mean (f'*s) a_prev^T, mean f'*s]``."""
+    def efforts(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray, out=None) -> list[np.ndarray]:
+        """Batch-mean port efforts ``[mean (f'*s) a_prev^T, mean f'*s]``.
+
+        ``out``: optional ``[weight-shaped, bias-shaped]`` arrays to write them into (returned).
+        """
+        return self._efforts(a_prev, slope * s, out)
+
+    def backward(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray, out=None) -> tuple[np.ndarray, list]:
+        """``(reflect_back(slope, s), efforts(a_prev, slope, s, out))`` from one product ``f' * s``."""
         delta = slope * s
-        weight_effort = delta.T @ a_prev
+        return self._reflect(delta, s), self._efforts(a_prev, delta, out)
+
+    def _reflect(self, delta, s):
+        return delta @ self.weight
+
+    def _efforts(self, a_prev, delta, out):
+        weight_out, bias_out = (None, None) if out is None else out
+        weight_effort = np.matmul(delta.T, a_prev, out=weight_out)
         weight_effort /= len(a_prev)  # in place: no second array of the weight's size
-        bias_effort = np.add.reduce(delta, axis=0)
+        bias_effort = np.add.reduce(delta, axis=0, out=bias_out)
         bias_effort /= len(delta)  # delta.mean(axis=0) bit for bit, without its Python-level overhead
         return [weight_effort, bias_effort]
 
@@ -104,11 +128,14 @@ class Residual(Dense):
         value, slope = super().transmit(a_prev)
         return a_prev + self.step * value, slope
 
-    def reflect_back(self, slope, s):
-        return s + self.step * super().reflect_back(slope, s)
+    def output(self, a_prev):
+        return a_prev + self.step * super().output(a_prev)
 
-    def efforts(self, a_prev, slope, s):
-        efforts = super().efforts(a_prev, slope, s)
+    def _reflect(self, delta, s):
+        return s + self.step * super()._reflect(delta, s)
+
+    def _efforts(self, a_prev, delta, out):
+        efforts = super()._efforts(a_prev, delta, out)
         for e in efforts:
             e *= self.step  # in place, the same bits as step * e
         return efforts

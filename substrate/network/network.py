@@ -79,7 +79,7 @@ class Network:
         """Return the output ``a_L`` for inputs ``x`` of shape ``(batch, n_0)``."""
         a = self.check_input(x)
         for layer in self.layers:
-            a = layer.transmit(a)[0]
+            a = layer.output(a)
         return a
 
     def copy(self) -> "Network":
