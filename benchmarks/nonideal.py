@@ -35,6 +35,7 @@ from substrate.ports import Resistive
 LEVELS = {
     "amplifier_gain": ((1e3, 1e2, 10.0), "V/V (open loop)"),
     "capacitor_tolerance": ((0.05, 0.2, 0.5), "fraction"),
+    "resistor_tolerance": ((0.05, 0.2, 0.5), "fraction"),
     "leak_resistance": ((1e8, 1e6, 1e5), "ohm (C = 1 pF)"),
     "noise_rms": ((1e-5, 1e-2, 1e-1), "V (thermal at 300 K, 50 ohm, 1 ns: 1e-5)"),
     "line_attenuation_db": ((0.1, 1.0, 3.0), "dB per line delay"),

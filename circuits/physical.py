@@ -43,6 +43,7 @@ _SCHEMA = {
     "sample_and_hold": (bool, None, None, True, True, ""),
     "leak_resistance": ((int, float), 0.0, None, False, True, "ohm"),
     "capacitor_tolerance": ((int, float), 0.0, 1.0, True, False, "fraction"),
+    "resistor_tolerance": ((int, float), 0.0, 1.0, True, False, "fraction"),
     "amplifier_gain": ((int, float), 1.0, None, True, True, "V/V open loop"),
     "noise_rms": ((int, float), 0.0, None, True, True, "V"),
     "line_attenuation_db": ((int, float), 0.0, None, True, True, "dB per line delay"),
@@ -112,6 +113,10 @@ class Circuit:
         Non-ideality: each port capacitor is ``C_i = C (1 + t u_i)``, ``u_i`` uniform in ``[-1, 1]`` from
         ``numpy.random.default_rng(seed)`` in parameter order (``0 <= t < 1``): per-parameter learning
         rates ``lr C / C_i``.
+    resistor_tolerance : float
+        Non-ideality: each port resistor is ``R_i = R (1 + t u_i)``, ``u_i`` uniform in ``[-1, 1]`` from
+        ``numpy.random.default_rng([seed, 3])`` in parameter order (``0 <= t < 1``): per-parameter learning
+        rates ``lr R / R_i`` (and, for inertial ports, frictions ``R_i / M``).
     amplifier_gain : float, optional
         Non-ideality: open-loop gain ``A`` of the junction amplifiers (>= 1; default ideal). Each
         junction (and the loss port) is a follower of closed-loop gain ``A / (1 + A)`` on every emission.
@@ -179,6 +184,7 @@ class Circuit:
     amplifier_bandwidth: float | None = None
     parameter_limit: float | None = None
     parameter_bits: int | None = None
+    resistor_tolerance: float = 0.0
 
     @classmethod
     def from_config(cls, table: dict | None) -> "Circuit":
@@ -292,6 +298,11 @@ class Circuit:
     def junction_resistance(self) -> float:
         """Source resistance of every junction end in ohm (``z0`` when matched)."""
         return self.z0 if self.source_resistance is None else float(self.source_resistance)
+
+    def resistor_factors(self, n_params: int) -> np.ndarray:
+        """Each port resistor over its nominal value, ``1 + t u_i`` drawn with ``resistor_tolerance`` (parameter order)."""
+        u = np.random.default_rng([self.seed, 3]).uniform(-1.0, 1.0, n_params)
+        return 1.0 + self.resistor_tolerance * u
 
     def capacitances(self, n_params: int) -> np.ndarray:
         """Each port's capacitance in F, drawn with ``capacitor_tolerance`` (parameter order)."""
@@ -428,12 +439,12 @@ class TLineSession:
             self.momentum = float(momentum)
             self.state = np.concatenate([self.state, np.zeros((P, 1))])  # the flows v = dtheta/dt, from rest
             self.inertia = 1.0 / (self.inductance * self.cap)  # M C dv/dt = -e - R C v
-            self.friction = np.full((P, 1), self.resistance / self.inductance)
+            self.friction = self.resistance * circuit.resistor_factors(P)[:, None] / self.inductance
         else:
             self.resistance, self.inductance, self.momentum = port_resistance(lr, circuit, schedule), None, None
             self.inertia = self.friction = np.zeros((P, 1))
-        # dtheta/dt = -e / (R C_i): R realises lr on the nominal C
-        self.rate = 1.0 / (self.resistance * self.cap)
+        # dtheta/dt = -e / (R_i C_i): R realises lr on the nominal R and C
+        self.rate = 1.0 / (self.resistance * circuit.resistor_factors(P)[:, None] * self.cap)
         self.leak = np.zeros((P, 1)) if circuit.leak_resistance is None else 1.0 / (circuit.leak_resistance * self.cap)
         self.beta = np.full(B, float(beta))
         self.ring_f = np.zeros((M, 3, N, B))

@@ -67,8 +67,8 @@ def _ports(net, efforts, beta, batch, resistance, circuit, inductance=None):
     clamps (a stiff conductance beyond ``+-parameter_limit``) if bounded."""
     n_params = sum(p.size for p in net.params)
     capacitances = circuit.capacitances(n_params)
+    factors = circuit.resistor_factors(n_params)  # the drawn port resistors R_i = R factors[q]
     elements, names, q = [], [], 0
-    scale = 1.0 / (beta * batch * resistance)
     for k, layer in enumerate(net.layers, start=1):
         w_names = np.array([[f"w{k}_{i}_{j}" for j in range(layer.n_in)] for i in range(layer.n_out)])
         b_names = np.array([f"b{k}_{i}" for i in range(layer.n_out)])
@@ -85,8 +85,9 @@ def _ports(net, efforts, beta, batch, resistance, circuit, inductance=None):
             elements.append(Resistor(f"R_leak_{node}", node, "0", leak))
             if inductance is not None:
                 elements += _inertial_port(node, f"{num(-1.0 / (beta * batch))}*({efforts[k - 1][i][j]})",
-                                           resistance, inductance)
+                                           resistance * factors[q], inductance)
             else:  # current out of the node through the source +e/R: the port charges the capacitor with -e/R
+                scale = 1.0 / (beta * batch * resistance * factors[q])
                 elements.append(BSource(f"B_port_{node}", node, "0", "I", f"{num(scale)}*({efforts[k - 1][i][j]})"))
             if circuit.parameter_limit is not None:  # the rails: no current inside, a stiff conductance beyond
                 rail, conductance = num(circuit.rail), num(float(capacitances[q]) / (_CLAMP * circuit.td))
@@ -144,7 +145,7 @@ def pipelined_trainer(net, x, target, loss: str, circuit: Circuit, lr: float, be
     loss : {"mse", "cross_entropy"}
     circuit : Circuit
         ``td`` (s), ``z0`` (ohm), ``port_capacitance`` (F) and the non-idealities ``leak_resistance``
-        (ohm), ``capacitor_tolerance`` (drawn capacitors), ``amplifier_gain`` (every junction source and
+        (ohm), ``capacitor_tolerance`` (drawn capacitors), ``resistor_tolerance`` (drawn port resistors), ``amplifier_gain`` (every junction source and
         the loss port times ``A / (1 + A)``), ``line_attenuation_db`` (a matched T attenuator at the far
         end of every line and stub: series arms ``z0 (1 - A)/(1 + A)``, shunt ``2 z0 A / (1 - A^2)``),
         ``amplifier_bandwidth`` (each junction source and the loss port drives its line through an RC

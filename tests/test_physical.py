@@ -253,7 +253,8 @@ def _trained_window(circuit, n_window=10, batch=2):
     return net, xb[:n_window], tb[:n_window]
 
 
-@pytest.mark.parametrize("options", [{}, {"leak_resistance": 1e6, "capacitor_tolerance": 0.2, "amplifier_gain": 100.0},
+@pytest.mark.parametrize("options", [{}, {"leak_resistance": 1e6, "capacitor_tolerance": 0.2, "amplifier_gain": 100.0,
+                                          "resistor_tolerance": 0.3},
                                      {"noise_rms": 0.01, "seed": 3}, {"line_attenuation_db": 0.5}])
 def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngspice(ngspice, options):
     from circuits import ngspice as runner
@@ -346,6 +347,22 @@ def test_capacitor_tolerance_gives_per_parameter_learning_rates():
     session = TLineSession(net, "cross_entropy", circuit, "separated", 0.1, 4)
     session.run(x, target)
     ratio = circuit.port_capacitance / circuit.capacitances(session.layout.n_params)
+    expected = _flat(net.params) - 0.1 * ratio * _flat(backprop(net, x[0], target[0], LOSS))
+    assert np.max(np.abs(session.state[:, 0] - expected)) <= 1e-14  # rounding
+
+
+def test_resistor_tolerance_gives_per_parameter_learning_rates():
+    """Sample-and-hold update with drawn port resistors: ``dtheta_i = -lr (R / R_i) g_i`` exactly, and the
+    resistors are drawn apart from the capacitors (both tolerances together multiply)."""
+    x, target = _digits_minibatches(1, batch=4)
+    circuit = Circuit(resistor_tolerance=0.4, capacitor_tolerance=0.1, seed=2)
+    net = MLP([64, 32, 10], "tanh", "identity", seed=6)
+    session = TLineSession(net, "cross_entropy", circuit, "separated", 0.1, 4)
+    session.run(x, target)
+    P = session.layout.n_params
+    factors = circuit.resistor_factors(P)
+    assert np.ptp(factors) > 0.7 and np.all(np.abs(factors - 1.0) <= 0.4)  # 0.4 tolerance, 1000+ draws
+    ratio = circuit.port_capacitance / circuit.capacitances(P) / factors
     expected = _flat(net.params) - 0.1 * ratio * _flat(backprop(net, x[0], target[0], LOSS))
     assert np.max(np.abs(session.state[:, 0] - expected)) <= 1e-14  # rounding
 
