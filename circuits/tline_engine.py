@@ -89,20 +89,36 @@ def _copy(source, target):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _store(emit, ring, slot, kind):
-    """``ring[slot, kind] = emit`` (indexed in place)."""
+    """``ring[slot, kind] = emit`` on flat rows (``emit`` (N C,), ``ring`` (M, 3, N C)), indexed in place."""
     for r in range(emit.shape[0]):
-        for c in range(emit.shape[1]):
-            ring[slot, kind, r, c] = emit[r, c]
+        ring[slot, kind, r] = emit[r]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _jumps(ring, slot):
-    """Whether the left and right limits stored at ``ring[slot]`` differ anywhere."""
+    """Whether the left and right limits stored at ``ring[slot]`` (flat rows, (M, 3, N C)) differ anywhere."""
     for r in range(ring.shape[2]):
-        for c in range(ring.shape[3]):
-            if ring[slot, LEFT, r, c] != ring[slot, RIGHT, r, c]:
-                return True
+        if ring[slot, LEFT, r] != ring[slot, RIGHT, r]:
+            return True
     return False
+
+
+@njit(cache=True, error_model="numpy")
+def _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, r, start, record_params, record_loss,
+            record_a, record_s, record_waves):
+    """Record ``r``: the block's parameters, batch-mean costs and (``record_waves``) arriving right limits at
+    instance offset ``start`` (a call, not inlined: it runs once per step, and the stepping loop stays compact)."""
+    instances = state.shape[1]
+    for q in range(record_params.shape[1]):
+        for p in range(instances):
+            record_params[r, q, start + p] = state[q, p]
+    costs_at(loss_code, ring_f, slot, RIGHT, last, n_last, target, batch, record_loss, r, start)
+    if record_waves:
+        for row in range(ring_f.shape[2]):
+            for n in range(batch):
+                for p in range(instances):
+                    record_a[r, row, n, start + p] = ring_f[slot, RIGHT, row, n * instances + p]
+                    record_s[r, row, n, start + p] = ring_b[slot, RIGHT, row, n * instances + p]
 
 
 # rows of trial = state + h * sum_j _TABLEAU[row, j] k_j: the RK4 stages at t_m, t_m + h/2, t_m + h/2, t_m + h,
@@ -112,24 +128,60 @@ _TABLEAU = np.array([[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0,
 _MIDPOINT, _STEP = 4, 5
 
 
-@njit(cache=True, error_model="numpy")
-def run_tline(table, activations, loss_code, beta, x, target, state, n_params, batch, inertial, moving, rate, leak,
-              inertia, friction, h, steps_per_td, steps, record_every, record_params, record_loss, record_a, record_s,
-              record_waves):
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def run_tline(table, activations, loss_code, beta, x, target, state, n_params, inertial, moving, rate, leak, inertia,
+              friction, h, steps_per_td, steps, record_every, record_params, record_loss, record_a, record_s,
+              record_waves, block):
     """Advance the trainer ``steps`` RK4 steps of ``h`` seconds from rest; returns the first failing step or -1.
 
-    Lane layout of :mod:`circuits.junctions` (``C = batch * I`` lanes, C-contiguous arrays). ``state``
-    (S, I) is advanced in place (S = P, or 2P with the inertial flows after the parameters); ``rate``,
-    ``leak``, ``inertia``, ``friction`` are (P, I); the lines start at rest. Records are taken at grid points ``m`` with
-    ``m % record_every == 0`` into ``record_params`` (R, P, I), ``record_loss`` (R, I) and, when
-    ``record_waves``, the arriving waves ``record_a``/``record_s`` (R, N, C). The stepping loop indexes
-    every array in place: no array views (each costs a reference count) and no per-step allocation.
+    Instances run in blocks of ``block`` (a block's lanes stay in cache), one after another in this one
+    call. ``beta`` (I,) is each instance's loss-port gain, ``x`` (n_0, B) and ``target`` (n_L, B) the
+    samples as columns; each block lays them out on its lanes (:mod:`circuits.junctions`, ``c = n I_b +
+    p``). ``state`` (S, I) is advanced in place (S = P, or 2P with the inertial flows after the
+    parameters); ``rate``, ``leak``, ``inertia``, ``friction`` are (P, I); the lines start at rest.
+    Records are taken at grid points ``m`` with ``m % record_every == 0`` into ``record_params`` (R, P,
+    I), ``record_loss`` (R, I) and, when ``record_waves``, the arriving waves ``record_a``/``record_s``
+    (R, N, B, I). All arrays C-contiguous.
     """
-    nodes, instances = record_a.shape[1], state.shape[1]
-    lanes = batch * instances
+    instances = state.shape[1]
+    failed = -1
+    for start in range(0, instances, block):
+        code = _run_block(table, activations, loss_code, beta, x, target, state, n_params, inertial, moving, rate,
+                          leak, inertia, friction, h, steps_per_td, steps, record_every, record_params, record_loss,
+                          record_a, record_s, record_waves, start, min(start + block, instances))
+        if code >= 0 and (failed < 0 or code < failed):
+            failed = code
+    return failed
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _run_block(table, activations, loss_code, beta_i, x_n, target_n, state_all, n_params, inertial, moving, rate_all,
+               leak_all, inertia_all, friction_all, h, steps_per_td, steps, record_every, record_params, record_loss,
+               record_a, record_s, record_waves, start, stop):
+    """:func:`run_tline` on the instances ``start:stop``. The stepping loop indexes every array in place:
+    no array views (each costs a reference count) and no per-step allocation; the per-step copies and
+    checks run over flat rows (one loop each)."""
+    instances, batch = stop - start, x_n.shape[1]
+    lanes, size = batch * instances, state_all.shape[0]
+    nodes = table[table.shape[0] - 1, 3] + table[table.shape[0] - 1, 1]
+    # the block's own contiguous copies: per-instance rows, and per-lane gains and samples
+    state = np.ascontiguousarray(state_all[:, start:stop])
+    rate = np.ascontiguousarray(rate_all[:, start:stop])
+    leak = np.ascontiguousarray(leak_all[:, start:stop])
+    inertia = np.ascontiguousarray(inertia_all[:, start:stop])
+    friction = np.ascontiguousarray(friction_all[:, start:stop])
+    beta = np.empty(lanes)
+    x = np.empty((x_n.shape[0], lanes))
+    target = np.empty((target_n.shape[0], lanes))
+    for n in range(batch):
+        for p in range(instances):
+            beta[n * instances + p] = beta_i[start + p]
+            for j in range(x_n.shape[0]):
+                x[j, n * instances + p] = x_n[j, n]
+            for j in range(target_n.shape[0]):
+                target[j, n * instances + p] = target_n[j, n]
     ring_f = np.zeros((steps_per_td, 3, nodes, lanes))
     ring_b = np.zeros_like(ring_f)
-    size = state.shape[0]
     scratch = field_scratch(table, lanes)
     emit_f = np.empty((nodes, lanes))
     emit_b = np.empty((nodes, lanes))
@@ -138,7 +190,10 @@ def run_tline(table, activations, loss_code, beta, x, target, state, n_params, b
     ks = np.zeros((4, size, instances))
     trial = np.empty((size, instances))
     theta = np.empty((n_params, lanes))
+    # flat views, made once
     flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
+    flat_f, flat_b = emit_f.reshape(nodes * lanes), emit_b.reshape(nodes * lanes)
+    rows_f, rows_b = ring_f.reshape((steps_per_td, 3, nodes * lanes)), ring_b.reshape((steps_per_td, 3, nodes * lanes))
     last, n_last = table[table.shape[0] - 1, 3], table[table.shape[0] - 1, 1]
     left_done = True  # t = 0: the left limit (lines at rest, sources off) stays zero
     for m in range(steps + 1):
@@ -148,14 +203,13 @@ def run_tline(table, activations, loss_code, beta, x, target, state, n_params, b
         for stage in range(6):
             if stage == _STEP:
                 _combine_row(flat_state, h, _TABLEAU, _STEP, flat_ks, flat_trial)
-                for q in range(size):
-                    for p in range(instances):
-                        state[q, p] = trial[q, p]
-                for q in range(size):
-                    for p in range(instances):
-                        if not np.isfinite(state[q, p]):
-                            return m + 1
-                left_done = _jumps(ring_f, following) or _jumps(ring_b, following)
+                for r in range(flat_state.size):
+                    flat_state[r] = flat_trial[r]
+                for r in range(flat_state.size):
+                    if not np.isfinite(flat_state[r]):
+                        state_all[:, start:stop] = state
+                        return m + 1
+                left_done = _jumps(rows_f, following) or _jumps(rows_b, following)
                 if not left_done:
                     break
             else:
@@ -169,27 +223,20 @@ def run_tline(table, activations, loss_code, beta, x, target, state, n_params, b
                      emit_b, effort, with_effort, scratch)
             if stage == 0:
                 if m % record_every == 0:
-                    r = m // record_every
-                    for q in range(n_params):
-                        for p in range(instances):
-                            record_params[r, q, p] = state[q, p]
-                    costs_at(loss_code, ring_f, slot, RIGHT, last, n_last, target, batch, record_loss, r)
-                    if record_waves:
-                        for row in range(nodes):
-                            for c in range(lanes):
-                                record_a[r, row, c] = ring_f[slot, RIGHT, row, c]
-                                record_s[r, row, c] = ring_b[slot, RIGHT, row, c]
+                    _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, m // record_every,
+                            start, record_params, record_loss, record_a, record_s, record_waves)
                 if not left_done:  # no jump at t_m: the left limit is the right limit
-                    _store(emit_f, ring_f, slot, LEFT)
-                    _store(emit_b, ring_b, slot, LEFT)
-                _store(emit_f, ring_f, slot, RIGHT)
-                _store(emit_b, ring_b, slot, RIGHT)
+                    _store(flat_f, rows_f, slot, LEFT)
+                    _store(flat_b, rows_b, slot, LEFT)
+                _store(flat_f, rows_f, slot, RIGHT)
+                _store(flat_b, rows_b, slot, RIGHT)
                 if m == steps or not moving:
                     break
             if with_effort:
                 mean_efforts(effort, n_params, batch, port_effort)
                 _port_laws(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage)
             else:  # store the emission where the arrivals it used were (they are not needed again)
-                _store(emit_f, ring_f, source, kind)
-                _store(emit_b, ring_b, source, kind)
+                _store(flat_f, rows_f, source, kind)
+                _store(flat_b, rows_b, source, kind)
+    state_all[:, start:stop] = state
     return -1
