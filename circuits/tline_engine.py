@@ -89,17 +89,19 @@ def _copy(source, target):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _store(emit, ring, slot, kind):
-    """``ring[slot, kind] = emit`` on flat rows (``emit`` (N C,), ``ring`` (M, 3, N C)), indexed in place."""
+    """``ring[slot, kind] = emit`` (indexed in place)."""
     for r in range(emit.shape[0]):
-        ring[slot, kind, r] = emit[r]
+        for c in range(emit.shape[1]):
+            ring[slot, kind, r, c] = emit[r, c]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _jumps(ring, slot):
-    """Whether the left and right limits stored at ``ring[slot]`` (flat rows, (M, 3, N C)) differ anywhere."""
+    """Whether the left and right limits stored at ``ring[slot]`` differ anywhere."""
     for r in range(ring.shape[2]):
-        if ring[slot, LEFT, r] != ring[slot, RIGHT, r]:
-            return True
+        for c in range(ring.shape[3]):
+            if ring[slot, LEFT, r, c] != ring[slot, RIGHT, r, c]:
+                return True
     return False
 
 
@@ -129,114 +131,113 @@ _MIDPOINT, _STEP = 4, 5
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def run_tline(table, activations, loss_code, beta, x, target, state, n_params, inertial, moving, rate, leak, inertia,
-              friction, h, steps_per_td, steps, record_every, record_params, record_loss, record_a, record_s,
+def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_params, inertial, moving, rate_i, leak_i,
+              inertia_i, friction_i, h, steps_per_td, steps, record_every, record_params, record_loss, record_a, record_s,
               record_waves, block):
     """Advance the trainer ``steps`` RK4 steps of ``h`` seconds from rest; returns the first failing step or -1.
 
     Instances run in blocks of ``block`` (a block's lanes stay in cache), one after another in this one
-    call. ``beta`` (I,) is each instance's loss-port gain, ``x`` (n_0, B) and ``target`` (n_L, B) the
-    samples as columns; each block lays them out on its lanes (:mod:`circuits.junctions`, ``c = n I_b +
-    p``). ``state`` (S, I) is advanced in place (S = P, or 2P with the inertial flows after the
-    parameters); ``rate``, ``leak``, ``inertia``, ``friction`` are (P, I); the lines start at rest.
-    Records are taken at grid points ``m`` with ``m % record_every == 0`` into ``record_params`` (R, P,
-    I), ``record_loss`` (R, I) and, when ``record_waves``, the arriving waves ``record_a``/``record_s``
-    (R, N, B, I). All arrays C-contiguous.
+    call (one function: a wrapper calling a per-block kernel doubled the compile time, LLVM optimising
+    the inlined body twice). ``beta_p`` (I,) is each instance's loss-port gain, ``x_s`` (n_0, B) and
+    ``target_s`` (n_L, B) the samples as columns; each block lays them out on its lanes
+    (:mod:`circuits.junctions`, ``c = n I_b + p``). ``state_i`` (S, I) is advanced in place (S = P, or
+    2P with the inertial flows after the parameters); ``rate_i``, ``leak_i``, ``inertia_i``,
+    ``friction_i`` are (P, I); the lines start at rest. Records are taken at grid points ``m`` with ``m
+    % record_every == 0`` into ``record_params`` (R, P, I), ``record_loss`` (R, I) and, when
+    ``record_waves``, the arriving waves ``record_a``/``record_s`` (R, N, B, I). All arrays
+    C-contiguous. The stepping loop indexes every array in place: no array views (each costs a
+    reference count) and no per-step allocation; the per-step copies and checks run over flat rows.
+    A block whose state turns non-finite stops there; the others run on.
     """
-    instances = state.shape[1]
     failed = -1
-    for start in range(0, instances, block):
-        code = _run_block(table, activations, loss_code, beta, x, target, state, n_params, inertial, moving, rate,
-                          leak, inertia, friction, h, steps_per_td, steps, record_every, record_params, record_loss,
-                          record_a, record_s, record_waves, start, min(start + block, instances))
+    for start in range(0, state_i.shape[1], block):
+        stop = min(start + block, state_i.shape[1])
+        instances, batch = stop - start, x_s.shape[1]
+        code = -1
+        lanes, size = batch * instances, state_i.shape[0]
+        nodes = table[table.shape[0] - 1, 3] + table[table.shape[0] - 1, 1]
+        # the block's own contiguous copies: per-instance rows, and per-lane gains and samples
+        state = np.empty((size, instances))
+        rate, leak = np.empty((n_params, instances)), np.empty((n_params, instances))
+        inertia, friction = np.empty((n_params, instances)), np.empty((n_params, instances))
+        for p in range(instances):
+            for q in range(size):
+                state[q, p] = state_i[q, start + p]
+            for q in range(n_params):
+                rate[q, p], leak[q, p] = rate_i[q, start + p], leak_i[q, start + p]
+                inertia[q, p], friction[q, p] = inertia_i[q, start + p], friction_i[q, start + p]
+        beta = np.empty(lanes)
+        x = np.empty((x_s.shape[0], lanes))
+        target = np.empty((target_s.shape[0], lanes))
+        for n in range(batch):
+            for p in range(instances):
+                beta[n * instances + p] = beta_p[start + p]
+                for j in range(x_s.shape[0]):
+                    x[j, n * instances + p] = x_s[j, n]
+                for j in range(target_s.shape[0]):
+                    target[j, n * instances + p] = target_s[j, n]
+        ring_f = np.zeros((steps_per_td, 3, nodes, lanes))
+        ring_b = np.zeros_like(ring_f)
+        scratch = field_scratch(table, lanes)
+        emit_f = np.empty((nodes, lanes))
+        emit_b = np.empty((nodes, lanes))
+        effort = np.empty((n_params, lanes))
+        port_effort = np.empty((n_params, instances))
+        ks = np.zeros((4, size, instances))
+        trial = np.empty((size, instances))
+        theta = np.empty((n_params, lanes))
+        # flat views, made once
+        flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
+        last, n_last = table[table.shape[0] - 1, 3], table[table.shape[0] - 1, 1]
+        left_done = True  # t = 0: the left limit (lines at rest, sources off) stays zero
+        for m in range(steps + 1):
+            slot, following = m % steps_per_td, (m + 1) % steps_per_td
+            # one call site of the field (compact code): stages 0-3 of RK4, the midpoint emission (4) and,
+            # where the arrivals jump, the left limit at t_{m+1} (5)
+            for stage in range(6):
+                if stage == _STEP:
+                    _combine_row(flat_state, h, _TABLEAU, _STEP, flat_ks, flat_trial)
+                    for r in range(flat_state.size):
+                        flat_state[r] = flat_trial[r]
+                    for r in range(flat_state.size):
+                        if not np.isfinite(flat_state[r]):
+                            code = m + 1
+                    if code >= 0:
+                        break
+                    left_done = _jumps(ring_f, following) or _jumps(ring_b, following)
+                    if not left_done:
+                        break
+                else:
+                    _combine_row(flat_state, h, _TABLEAU, stage, flat_ks, flat_trial)
+                # arrivals: right limits at t_m - td (stage 0), midpoints (1, 2, 4), left limits at t_{m+1} - td (3, 5)
+                source = slot if stage in (0, 1, 2, _MIDPOINT) else following
+                kind = RIGHT if stage == 0 else (LEFT if stage in (3, _STEP) else MID)
+                with_effort = moving and stage < 4
+                replicate(trial, n_params, batch, theta)
+                field_at(table, activations, loss_code, beta, theta, x, target, ring_f, ring_b, source, kind, emit_f,
+                         emit_b, effort, with_effort, scratch)
+                if stage == 0:
+                    if m % record_every == 0:
+                        _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, m // record_every,
+                                start, record_params, record_loss, record_a, record_s, record_waves)
+                    if not left_done:  # no jump at t_m: the left limit is the right limit
+                        _store(emit_f, ring_f, slot, LEFT)
+                        _store(emit_b, ring_b, slot, LEFT)
+                    _store(emit_f, ring_f, slot, RIGHT)
+                    _store(emit_b, ring_b, slot, RIGHT)
+                    if m == steps or not moving:
+                        break
+                if with_effort:
+                    mean_efforts(effort, n_params, batch, port_effort)
+                    _port_laws(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage)
+                else:  # store the emission where the arrivals it used were (they are not needed again)
+                    _store(emit_f, ring_f, source, kind)
+                    _store(emit_b, ring_b, source, kind)
+            if code >= 0:
+                break
+        for q in range(size):
+            for p in range(instances):
+                state_i[q, start + p] = state[q, p]
         if code >= 0 and (failed < 0 or code < failed):
             failed = code
     return failed
-
-
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _run_block(table, activations, loss_code, beta_i, x_n, target_n, state_all, n_params, inertial, moving, rate_all,
-               leak_all, inertia_all, friction_all, h, steps_per_td, steps, record_every, record_params, record_loss,
-               record_a, record_s, record_waves, start, stop):
-    """:func:`run_tline` on the instances ``start:stop``. The stepping loop indexes every array in place:
-    no array views (each costs a reference count) and no per-step allocation; the per-step copies and
-    checks run over flat rows (one loop each)."""
-    instances, batch = stop - start, x_n.shape[1]
-    lanes, size = batch * instances, state_all.shape[0]
-    nodes = table[table.shape[0] - 1, 3] + table[table.shape[0] - 1, 1]
-    # the block's own contiguous copies: per-instance rows, and per-lane gains and samples
-    state = np.ascontiguousarray(state_all[:, start:stop])
-    rate = np.ascontiguousarray(rate_all[:, start:stop])
-    leak = np.ascontiguousarray(leak_all[:, start:stop])
-    inertia = np.ascontiguousarray(inertia_all[:, start:stop])
-    friction = np.ascontiguousarray(friction_all[:, start:stop])
-    beta = np.empty(lanes)
-    x = np.empty((x_n.shape[0], lanes))
-    target = np.empty((target_n.shape[0], lanes))
-    for n in range(batch):
-        for p in range(instances):
-            beta[n * instances + p] = beta_i[start + p]
-            for j in range(x_n.shape[0]):
-                x[j, n * instances + p] = x_n[j, n]
-            for j in range(target_n.shape[0]):
-                target[j, n * instances + p] = target_n[j, n]
-    ring_f = np.zeros((steps_per_td, 3, nodes, lanes))
-    ring_b = np.zeros_like(ring_f)
-    scratch = field_scratch(table, lanes)
-    emit_f = np.empty((nodes, lanes))
-    emit_b = np.empty((nodes, lanes))
-    effort = np.empty((n_params, lanes))
-    port_effort = np.empty((n_params, instances))
-    ks = np.zeros((4, size, instances))
-    trial = np.empty((size, instances))
-    theta = np.empty((n_params, lanes))
-    # flat views, made once
-    flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
-    flat_f, flat_b = emit_f.reshape(nodes * lanes), emit_b.reshape(nodes * lanes)
-    rows_f, rows_b = ring_f.reshape((steps_per_td, 3, nodes * lanes)), ring_b.reshape((steps_per_td, 3, nodes * lanes))
-    last, n_last = table[table.shape[0] - 1, 3], table[table.shape[0] - 1, 1]
-    left_done = True  # t = 0: the left limit (lines at rest, sources off) stays zero
-    for m in range(steps + 1):
-        slot, following = m % steps_per_td, (m + 1) % steps_per_td
-        # one call site of the field (compact code): stages 0-3 of RK4, the midpoint emission (4) and,
-        # where the arrivals jump, the left limit at t_{m+1} (5)
-        for stage in range(6):
-            if stage == _STEP:
-                _combine_row(flat_state, h, _TABLEAU, _STEP, flat_ks, flat_trial)
-                for r in range(flat_state.size):
-                    flat_state[r] = flat_trial[r]
-                for r in range(flat_state.size):
-                    if not np.isfinite(flat_state[r]):
-                        state_all[:, start:stop] = state
-                        return m + 1
-                left_done = _jumps(rows_f, following) or _jumps(rows_b, following)
-                if not left_done:
-                    break
-            else:
-                _combine_row(flat_state, h, _TABLEAU, stage, flat_ks, flat_trial)
-            # arrivals: right limits at t_m - td (stage 0), midpoints (1, 2, 4), left limits at t_{m+1} - td (3, 5)
-            source = slot if stage in (0, 1, 2, _MIDPOINT) else following
-            kind = RIGHT if stage == 0 else (LEFT if stage in (3, _STEP) else MID)
-            with_effort = moving and stage < 4
-            replicate(trial, n_params, batch, theta)
-            field_at(table, activations, loss_code, beta, theta, x, target, ring_f, ring_b, source, kind, emit_f,
-                     emit_b, effort, with_effort, scratch)
-            if stage == 0:
-                if m % record_every == 0:
-                    _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, m // record_every,
-                            start, record_params, record_loss, record_a, record_s, record_waves)
-                if not left_done:  # no jump at t_m: the left limit is the right limit
-                    _store(flat_f, rows_f, slot, LEFT)
-                    _store(flat_b, rows_b, slot, LEFT)
-                _store(flat_f, rows_f, slot, RIGHT)
-                _store(flat_b, rows_b, slot, RIGHT)
-                if m == steps or not moving:
-                    break
-            if with_effort:
-                mean_efforts(effort, n_params, batch, port_effort)
-                _port_laws(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage)
-            else:  # store the emission where the arrivals it used were (they are not needed again)
-                _store(flat_f, rows_f, source, kind)
-                _store(flat_b, rows_b, source, kind)
-    state_all[:, start:stop] = state
-    return -1
