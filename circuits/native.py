@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from substrate.errors import ConfigurationError, NumericalError, check_positive, check_range
 from substrate.network import get_loss
@@ -207,10 +208,15 @@ def _grid(t_stop, h, record_every):
     return steps, record_every, steps // record_every + 1
 
 
+def _block_size(block: int | None, batch: int) -> int:
+    """Instances per block (default: about 128 lanes per block, the fastest measured: a block's work arrays
+    stay in cache)."""
+    return max(1, 128 // batch) if block is None else int(check_range("block", block, 1, None))
+
+
 def _blocks(instances: int, block: int | None, batch: int) -> list[slice]:
-    """Instance blocks run one after another (default: about 128 lanes per block, the fastest measured: a block's
-    work arrays stay in cache, and there are few blocks to hand to the kernel)."""
-    size = max(1, 128 // batch) if block is None else int(check_range("block", block, 1, None))
+    """Instance blocks run one after another (:func:`_block_size` instances each)."""
+    size = _block_size(block, batch)
     return [slice(start, min(start + size, instances)) for start in range(0, instances, size)]
 
 
@@ -251,17 +257,32 @@ def _diverged(record_params: np.ndarray, record_loss: np.ndarray, dt: float) -> 
 
     ``record_params`` ``(T, P, I)``, ``record_loss`` ``(T, I)``, ``dt`` the time between records in s.
     """
-    params_out = np.max(np.abs(record_params), axis=1) > PARAMETER_LIMIT
-    loss_out = record_loss > LOSS_GROWTH * np.maximum(record_loss[:1], 1.0)
-    bad = params_out | loss_out
-    if bad.any():
-        record, instance = np.unravel_index(int(np.argmax(bad.reshape(-1))), bad.shape)
-        quantity = (f"a parameter reached {float(np.max(np.abs(record_params[record, :, instance]))):.3g} V (limit "
-                    f"{PARAMETER_LIMIT:g})" if params_out[record, instance] else
+    record, instance = _first_runaway(record_params, record_loss, PARAMETER_LIMIT, LOSS_GROWTH)
+    if record >= 0:
+        largest = float(np.max(np.abs(record_params[record, :, instance])))
+        quantity = (f"a parameter reached {largest:.3g} V (limit {PARAMETER_LIMIT:g})" if largest > PARAMETER_LIMIT else
                     f"the loss reached {float(record_loss[record, instance]):.3g} (limit {LOSS_GROWTH:g} x max(initial "
                     f"{float(record_loss[0, instance]):.3g}, 1))")
         raise NumericalError(f"diverging at t = {record * dt!r} s, instance {instance}: {quantity}; lower the "
                              "learning rate (a larger port resistance or capacitance) or the step")
+
+
+@njit(cache=True)
+def _first_runaway(record_params, record_loss, limit, growth):
+    """First ``(record, instance)``, record-major, with ``max_q |theta| > limit`` or a loss beyond ``growth x
+    max(initial loss, 1)``; ``(-1, -1)`` if none (NaN counts as neither, as in numpy comparisons)."""
+    records, n_params, instances = record_params.shape
+    largest = np.empty(instances)
+    for t in range(records):
+        for p in range(instances):
+            largest[p] = 0.0
+        for q in range(n_params):
+            for p in range(instances):
+                largest[p] = max(largest[p], abs(record_params[t, q, p]))
+        for p in range(instances):
+            if largest[p] > limit or record_loss[t, p] > growth * np.maximum(record_loss[0, p], 1.0):
+                return t, p
+    return -1, -1
 
 
 # --- the transmission-line trainer ------------------------------------------------------------------
@@ -320,29 +341,15 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     rate, leak, inertia, friction, inertial, moving = _ports(layout, instances, learning_rate, leak_rate, inertia_rate,
                                                              friction_rate)
     batch, nodes, P = x.shape[0], layout.n_nodes, layout.n_params
+    size = _block_size(block, batch)
     record_params = np.empty((records, P, instances))
     record_loss = np.empty((records, instances))
     record_a = np.empty((records if record_waves else 0, nodes, batch, instances))
     record_s = np.empty_like(record_a)
-    failed = -1
-    for part in _blocks(instances, block, batch):
-        n = part.stop - part.start
-        state = _initial_state(theta[:, part], inertial)
-        whole = n == instances  # one block: the kernel writes the records in place
-        parts = (record_params, record_loss, record_a.reshape(len(record_a), nodes, batch * n),
-                 record_s.reshape(len(record_a), nodes, batch * n)) if whole else \
-            (np.empty((records, P, n)), np.empty((records, n)), np.empty((len(record_a), nodes, batch * n)),
-             np.empty((len(record_a), nodes, batch * n)))
-        ports = (rate, leak, inertia, friction) if whole else \
-            tuple(np.ascontiguousarray(a[:, part]) for a in (rate, leak, inertia, friction))
-        code = run_tline(layout.table, layout.activations, LOSS_CODES[loss.name], _lanes(beta[part], batch),
-                         _sample_lanes(x, n), _sample_lanes(target, n), state, P, batch, inertial, moving,
-                         *ports, h, M, steps, record_every, *parts, record_waves)
-        failed = code if failed < 0 or 0 <= code < failed else failed
-        if not whole:
-            record_params[..., part], record_loss[:, part] = parts[0], parts[1]
-            record_a[..., part] = parts[2].reshape(-1, nodes, batch, n)
-            record_s[..., part] = parts[3].reshape(-1, nodes, batch, n)
+    failed = run_tline(layout.table, layout.activations, LOSS_CODES[loss.name], beta, np.ascontiguousarray(x.T),
+                       np.ascontiguousarray(target.T), _initial_state(theta, inertial), P, inertial, moving, rate, leak,
+                       inertia, friction, h, M, steps, record_every, record_params, record_loss, record_a, record_s,
+                       record_waves, size)
     _failed(failed, h)
     _diverged(record_params, record_loss, record_every * h)
     t = np.arange(records) * record_every * h

@@ -105,6 +105,24 @@ def _jumps(ring, slot):
     return False
 
 
+@njit(cache=True, error_model="numpy")
+def _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, r, start, record_params, record_loss,
+            record_a, record_s, record_waves):
+    """Record ``r``: the block's parameters, batch-mean costs and (``record_waves``) arriving right limits at
+    instance offset ``start`` (a call, not inlined: it runs once per step, and the stepping loop stays compact)."""
+    instances = state.shape[1]
+    for q in range(record_params.shape[1]):
+        for p in range(instances):
+            record_params[r, q, start + p] = state[q, p]
+    costs_at(loss_code, ring_f, slot, RIGHT, last, n_last, target, batch, record_loss, r, start)
+    if record_waves:
+        for row in range(ring_f.shape[2]):
+            for n in range(batch):
+                for p in range(instances):
+                    record_a[r, row, n, start + p] = ring_f[slot, RIGHT, row, n * instances + p]
+                    record_s[r, row, n, start + p] = ring_b[slot, RIGHT, row, n * instances + p]
+
+
 # rows of trial = state + h * sum_j _TABLEAU[row, j] k_j: the RK4 stages at t_m, t_m + h/2, t_m + h/2, t_m + h,
 # the continuous extension at t_m + h/2, and the step itself
 _TABLEAU = np.array([[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
@@ -112,84 +130,114 @@ _TABLEAU = np.array([[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0,
 _MIDPOINT, _STEP = 4, 5
 
 
-@njit(cache=True, error_model="numpy")
-def run_tline(table, activations, loss_code, beta, x, target, state, n_params, batch, inertial, moving, rate, leak,
-              inertia, friction, h, steps_per_td, steps, record_every, record_params, record_loss, record_a, record_s,
-              record_waves):
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_params, inertial, moving, rate_i, leak_i,
+              inertia_i, friction_i, h, steps_per_td, steps, record_every, record_params, record_loss, record_a, record_s,
+              record_waves, block):
     """Advance the trainer ``steps`` RK4 steps of ``h`` seconds from rest; returns the first failing step or -1.
 
-    Lane layout of :mod:`circuits.junctions` (``C = batch * I`` lanes, C-contiguous arrays). ``state``
-    (S, I) is advanced in place (S = P, or 2P with the inertial flows after the parameters); ``rate``,
-    ``leak``, ``inertia``, ``friction`` are (P, I); the lines start at rest. Records are taken at grid points ``m`` with
-    ``m % record_every == 0`` into ``record_params`` (R, P, I), ``record_loss`` (R, I) and, when
-    ``record_waves``, the arriving waves ``record_a``/``record_s`` (R, N, C). The stepping loop indexes
-    every array in place: no array views (each costs a reference count) and no per-step allocation.
+    Instances run in blocks of ``block`` (a block's lanes stay in cache), one after another in this one
+    call (one function: a wrapper calling a per-block kernel doubled the compile time, LLVM optimising
+    the inlined body twice). ``beta_p`` (I,) is each instance's loss-port gain, ``x_s`` (n_0, B) and
+    ``target_s`` (n_L, B) the samples as columns; each block lays them out on its lanes
+    (:mod:`circuits.junctions`, ``c = n I_b + p``). ``state_i`` (S, I) is advanced in place (S = P, or
+    2P with the inertial flows after the parameters); ``rate_i``, ``leak_i``, ``inertia_i``,
+    ``friction_i`` are (P, I); the lines start at rest. Records are taken at grid points ``m`` with ``m
+    % record_every == 0`` into ``record_params`` (R, P, I), ``record_loss`` (R, I) and, when
+    ``record_waves``, the arriving waves ``record_a``/``record_s`` (R, N, B, I). All arrays
+    C-contiguous. The stepping loop indexes every array in place: no array views (each costs a
+    reference count) and no per-step allocation; the per-step copies and checks run over flat rows.
+    A block whose state turns non-finite stops there; the others run on.
     """
-    nodes, instances = record_a.shape[1], state.shape[1]
-    lanes = batch * instances
-    ring_f = np.zeros((steps_per_td, 3, nodes, lanes))
-    ring_b = np.zeros_like(ring_f)
-    size = state.shape[0]
-    scratch = field_scratch(table, lanes)
-    emit_f = np.empty((nodes, lanes))
-    emit_b = np.empty((nodes, lanes))
-    effort = np.empty((n_params, lanes))
-    port_effort = np.empty((n_params, instances))
-    ks = np.zeros((4, size, instances))
-    trial = np.empty((size, instances))
-    theta = np.empty((n_params, lanes))
-    flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
-    last, n_last = table[table.shape[0] - 1, 3], table[table.shape[0] - 1, 1]
-    left_done = True  # t = 0: the left limit (lines at rest, sources off) stays zero
-    for m in range(steps + 1):
-        slot, following = m % steps_per_td, (m + 1) % steps_per_td
-        # one call site of the field (compact code): stages 0-3 of RK4, the midpoint emission (4) and,
-        # where the arrivals jump, the left limit at t_{m+1} (5)
-        for stage in range(6):
-            if stage == _STEP:
-                _combine_row(flat_state, h, _TABLEAU, _STEP, flat_ks, flat_trial)
-                for q in range(size):
-                    for p in range(instances):
-                        state[q, p] = trial[q, p]
-                for q in range(size):
-                    for p in range(instances):
-                        if not np.isfinite(state[q, p]):
-                            return m + 1
-                left_done = _jumps(ring_f, following) or _jumps(ring_b, following)
-                if not left_done:
-                    break
-            else:
-                _combine_row(flat_state, h, _TABLEAU, stage, flat_ks, flat_trial)
-            # arrivals: right limits at t_m - td (stage 0), midpoints (1, 2, 4), left limits at t_{m+1} - td (3, 5)
-            source = slot if stage in (0, 1, 2, _MIDPOINT) else following
-            kind = RIGHT if stage == 0 else (LEFT if stage in (3, _STEP) else MID)
-            with_effort = moving and stage < 4
-            replicate(trial, n_params, batch, theta)
-            field_at(table, activations, loss_code, beta, theta, x, target, ring_f, ring_b, source, kind, emit_f,
-                     emit_b, effort, with_effort, scratch)
-            if stage == 0:
-                if m % record_every == 0:
-                    r = m // record_every
-                    for q in range(n_params):
-                        for p in range(instances):
-                            record_params[r, q, p] = state[q, p]
-                    costs_at(loss_code, ring_f, slot, RIGHT, last, n_last, target, batch, record_loss, r)
-                    if record_waves:
-                        for row in range(nodes):
-                            for c in range(lanes):
-                                record_a[r, row, c] = ring_f[slot, RIGHT, row, c]
-                                record_s[r, row, c] = ring_b[slot, RIGHT, row, c]
-                if not left_done:  # no jump at t_m: the left limit is the right limit
-                    _store(emit_f, ring_f, slot, LEFT)
-                    _store(emit_b, ring_b, slot, LEFT)
-                _store(emit_f, ring_f, slot, RIGHT)
-                _store(emit_b, ring_b, slot, RIGHT)
-                if m == steps or not moving:
-                    break
-            if with_effort:
-                mean_efforts(effort, n_params, batch, port_effort)
-                _port_laws(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage)
-            else:  # store the emission where the arrivals it used were (they are not needed again)
-                _store(emit_f, ring_f, source, kind)
-                _store(emit_b, ring_b, source, kind)
-    return -1
+    failed = -1
+    for start in range(0, state_i.shape[1], block):
+        stop = min(start + block, state_i.shape[1])
+        instances, batch = stop - start, x_s.shape[1]
+        code = -1
+        lanes, size = batch * instances, state_i.shape[0]
+        nodes = table[table.shape[0] - 1, 3] + table[table.shape[0] - 1, 1]
+        # the block's own contiguous copies: per-instance rows, and per-lane gains and samples
+        state = np.empty((size, instances))
+        rate, leak = np.empty((n_params, instances)), np.empty((n_params, instances))
+        inertia, friction = np.empty((n_params, instances)), np.empty((n_params, instances))
+        for p in range(instances):
+            for q in range(size):
+                state[q, p] = state_i[q, start + p]
+            for q in range(n_params):
+                rate[q, p], leak[q, p] = rate_i[q, start + p], leak_i[q, start + p]
+                inertia[q, p], friction[q, p] = inertia_i[q, start + p], friction_i[q, start + p]
+        beta = np.empty(lanes)
+        x = np.empty((x_s.shape[0], lanes))
+        target = np.empty((target_s.shape[0], lanes))
+        for n in range(batch):
+            for p in range(instances):
+                beta[n * instances + p] = beta_p[start + p]
+                for j in range(x_s.shape[0]):
+                    x[j, n * instances + p] = x_s[j, n]
+                for j in range(target_s.shape[0]):
+                    target[j, n * instances + p] = target_s[j, n]
+        ring_f = np.zeros((steps_per_td, 3, nodes, lanes))
+        ring_b = np.zeros_like(ring_f)
+        scratch = field_scratch(table, lanes)
+        emit_f = np.empty((nodes, lanes))
+        emit_b = np.empty((nodes, lanes))
+        effort = np.empty((n_params, lanes))
+        port_effort = np.empty((n_params, instances))
+        ks = np.zeros((4, size, instances))
+        trial = np.empty((size, instances))
+        theta = np.empty((n_params, lanes))
+        # flat views, made once
+        flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
+        last, n_last = table[table.shape[0] - 1, 3], table[table.shape[0] - 1, 1]
+        left_done = True  # t = 0: the left limit (lines at rest, sources off) stays zero
+        for m in range(steps + 1):
+            slot, following = m % steps_per_td, (m + 1) % steps_per_td
+            # one call site of the field (compact code): stages 0-3 of RK4, the midpoint emission (4) and,
+            # where the arrivals jump, the left limit at t_{m+1} (5)
+            for stage in range(6):
+                if stage == _STEP:
+                    _combine_row(flat_state, h, _TABLEAU, _STEP, flat_ks, flat_trial)
+                    for r in range(flat_state.size):
+                        flat_state[r] = flat_trial[r]
+                    for r in range(flat_state.size):
+                        if not np.isfinite(flat_state[r]):
+                            code = m + 1
+                    if code >= 0:
+                        break
+                    left_done = _jumps(ring_f, following) or _jumps(ring_b, following)
+                    if not left_done:
+                        break
+                else:
+                    _combine_row(flat_state, h, _TABLEAU, stage, flat_ks, flat_trial)
+                # arrivals: right limits at t_m - td (stage 0), midpoints (1, 2, 4), left limits at t_{m+1} - td (3, 5)
+                source = slot if stage in (0, 1, 2, _MIDPOINT) else following
+                kind = RIGHT if stage == 0 else (LEFT if stage in (3, _STEP) else MID)
+                with_effort = moving and stage < 4
+                replicate(trial, n_params, batch, theta)
+                field_at(table, activations, loss_code, beta, theta, x, target, ring_f, ring_b, source, kind, emit_f,
+                         emit_b, effort, with_effort, scratch)
+                if stage == 0:
+                    if m % record_every == 0:
+                        _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, m // record_every,
+                                start, record_params, record_loss, record_a, record_s, record_waves)
+                    if not left_done:  # no jump at t_m: the left limit is the right limit
+                        _store(emit_f, ring_f, slot, LEFT)
+                        _store(emit_b, ring_b, slot, LEFT)
+                    _store(emit_f, ring_f, slot, RIGHT)
+                    _store(emit_b, ring_b, slot, RIGHT)
+                    if m == steps or not moving:
+                        break
+                if with_effort:
+                    mean_efforts(effort, n_params, batch, port_effort)
+                    _port_laws(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage)
+                else:  # store the emission where the arrivals it used were (they are not needed again)
+                    _store(emit_f, ring_f, source, kind)
+                    _store(emit_b, ring_b, source, kind)
+            if code >= 0:
+                break
+        for q in range(size):
+            for p in range(instances):
+                state_i[q, start + p] = state[q, p]
+        if code >= 0 and (failed < 0 or code < failed):
+            failed = code
+    return failed
