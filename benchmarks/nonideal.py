@@ -79,15 +79,19 @@ def digits_accuracy(circuit: dict, epochs: int = 20) -> float:
 
 
 def _figure(rows, path: Path) -> None:
+    from matplotlib import colormaps
+
     from substrate.plotting import save_figure, subplots
 
-    figure, axes = subplots(1, 2, figsize=(10, 3.8))
-    for key in LEVELS:
+    figure, axes = subplots(1, 2, figsize=(11, 5.2))
+    colours = colormaps["tab20"].colors
+    markers = "osD^v<>pPX*h"
+    for n, key in enumerate(LEVELS):
         mine = [row for row in rows if row["key"] == key]
-        label = f"{key} ({LEVELS[key][1]})"
+        style = {"color": colours[2 * (n % 10) + n // 10], "marker": markers[n % len(markers)], "ls": "-"}
         levels = np.arange(1, len(mine) + 1)
-        axes[0].semilogy(levels, [max(row["gradient_bias"], 1e-16) for row in mine], "o-", label=label)
-        axes[1].plot(levels, [100 * row["test_accuracy"] for row in mine], "o-", label=label)
+        axes[0].semilogy(levels, [max(row["gradient_bias"], 1e-16) for row in mine], label=key, **style)
+        axes[1].plot(levels, [100 * row["test_accuracy"] for row in mine], **style)
     ideal = [row for row in rows if row["key"] == "ideal"][0]
     axes[1].axhline(100 * ideal["test_accuracy"], color="k", ls="--", lw=1, label="ideal circuit")
     for axis in axes:
@@ -95,9 +99,10 @@ def _figure(rows, path: Path) -> None:
         axis.grid(True, alpha=0.3)
     axes[0].set_ylabel("gradient bias (relative)")
     axes[1].set_ylabel("digits test accuracy (%)")
-    axes[0].legend(fontsize=7, loc="upper left")
     axes[0].set_title("bias of one update against backprop")
     axes[1].set_title("digits 64-32-10, pipelined, 20 epochs")
+    # one legend for both panels, below them (levels and units: docs/physical.md)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=4, fontsize=8, frameon=False)
     save_figure(figure, path)
 
 
