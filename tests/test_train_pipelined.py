@@ -107,3 +107,33 @@ def test_stub_length_is_tight(monkeypatch, shift):
     net = substrate.MLP([2, 7, 5, 2], seed=3)
     worst, _ = _errors(net, data, _record(net, data, "pipelined", batch_size=1), "cross_entropy")
     assert worst > 1e-3
+
+
+def test_input_reflection_is_backprops_input_sensitivity_and_leaving_it_out_changes_no_effort():
+    # s_0 = W_1^T (f'_1 * s_1) feeds no parameter port, so train() leaves it out (reflect_input=False).
+    # With it, the input port receives backprop's input sensitivity beta dc/da_0 of the minibatch
+    # that entered 2L updates before (weights frozen): the same products in the same order as the
+    # oracle, hence equal to rounding (1e-12, the issue's bound). Without it, the efforts and every
+    # other wave are the same bits (the first junction computes the same f' * s_1 and the same efforts).
+    from substrate.learning.schedules import Pipelined
+    from substrate.network import get_loss, reference_waves
+
+    loss, beta = get_loss("cross_entropy"), 0.5
+    net = substrate.MLP([3, 6, 5, 2], seed=2)
+    full, lean = Pipelined(net, loss, beta=beta), Pipelined(net, loss, beta=beta, reflect_input=False)
+    state, lean_state = full.initial(4), lean.initial(4)
+    assert "backward_0" in state and "backward_0" not in lean_state
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(12, 4, 3))
+    targets = np.stack([loss.target(rng.integers(0, 2, 4), 2) for _ in xs])
+    for n, (x, target) in enumerate(zip(xs, targets)):
+        efforts = full.advance(state, x, target, np.arange(4))
+        lean_efforts = lean.advance(lean_state, x, target, np.arange(4))
+        for got, want in zip(lean_efforts, efforts, strict=True):
+            np.testing.assert_array_equal(got, want)
+        for key, value in lean_state.items():
+            np.testing.assert_array_equal(value, state[key])
+        m = n - 2 * net.depth  # the minibatch whose s_0 leaves the first junction at update n
+        if m >= 0:
+            oracle = reference_waves(net, xs[m], targets[m], loss, beta).backward[0]
+            assert np.max(np.abs(state["backward_0"] - oracle)) <= TOLERANCE

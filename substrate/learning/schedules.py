@@ -142,12 +142,18 @@ class Pipelined:
         Without delay stubs (approximate).
     beta : float
         Backward-wave scale.
+    reflect_input : bool
+        Emit the backward wave into the input port (``s_0 = W_1^T (f'_1 * s_1)``, the state's
+        ``backward_0``). It feeds no parameter update, so a trainer that never reads it passes
+        ``False``: the state then has no ``backward_0`` and the first junction computes its efforts
+        alone (one matrix product fewer per update; the efforts are the same bits).
     """
 
     name = "pipelined"
 
-    def __init__(self, net: Network, loss, naive: bool = False, beta: float = 1.0):
+    def __init__(self, net: Network, loss, naive: bool = False, beta: float = 1.0, reflect_input: bool = True):
         self.net, self.loss, self.naive, self.beta = net, loss, naive, beta
+        self.reflect_input = reflect_input
         if naive:
             self.name = "naive"
         depth = net.depth
@@ -161,7 +167,8 @@ class Pipelined:
     def initial(self, batch_size: int) -> dict:
         sizes, depth = self.net.sizes, self.net.depth
         state = {f"forward_{k}": np.zeros((batch_size, sizes[k])) for k in range(1, depth + 1)}
-        state.update({f"backward_{k}": np.zeros((batch_size, sizes[k])) for k in range(depth + 1)})
+        state.update({f"backward_{k}": np.zeros((batch_size, sizes[k]))
+                      for k in range(0 if self.reflect_input else 1, depth + 1)})
         if not self.naive:
             for k in range(1, depth + 1):
                 state[f"stub_input_{k}"] = np.zeros((self.stub_slots(k), batch_size, sizes[k - 1]))
@@ -183,7 +190,7 @@ class Pipelined:
         n = int(state["step"])
         forward_keys, backward_keys, input_keys, slope_keys = self._keys
         forward = [state[key] for key in forward_keys]
-        backward = [state[key] for key in backward_keys]
+        backward = [None] + [state[key] for key in backward_keys[1:]]  # s_1..s_L (s_0 is only written)
         efforts = []
         a_in = x
         for k, layer in enumerate(self.net.layers, start=1):
@@ -194,9 +201,11 @@ class Pipelined:
                 stub_input, stub_slopes = state[input_keys[k - 1]], state[slope_keys[k - 1]]
                 slot = n % len(stub_input)
                 a_prev, stub_slope = stub_input[slot], stub_slopes[slot]
-            s_k = backward[k]
-            state[backward_keys[k - 1]], layer_efforts = layer.backward(
-                a_prev, stub_slope, s_k, None if out is None else out[2 * k - 2:2 * k])
+            s_k, efforts_out = backward[k], None if out is None else out[2 * k - 2:2 * k]
+            if k > 1 or self.reflect_input:
+                state[backward_keys[k - 1]], layer_efforts = layer.backward(a_prev, stub_slope, s_k, efforts_out)
+            else:  # nothing reads s_0: the efforts alone
+                layer_efforts = layer.efforts(a_prev, stub_slope, s_k, efforts_out)
             if beta != 1.0:  # e / 1.0 is e: the division only where it changes something
                 for e in layer_efforts:
                     e /= beta
