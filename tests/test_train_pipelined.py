@@ -137,3 +137,20 @@ def test_input_reflection_is_backprops_input_sensitivity_and_leaving_it_out_chan
         if m >= 0:
             oracle = reference_waves(net, xs[m], targets[m], loss, beta).backward[0]
             assert np.max(np.abs(state["backward_0"] - oracle)) <= TOLERANCE
+
+
+def test_unit_slope_of_a_linear_junction_is_the_same_bits_as_multiplying_by_ones():
+    # the pipeline neither computes nor stashes the slope of an identity junction (slope=None):
+    # 1.0 * s is s exactly, so reflect_back, efforts and backward equal those with a slope of ones
+    from substrate.learning.schedules import Pipelined
+    from substrate.network import Dense, get_loss
+
+    rng = np.random.default_rng(1)
+    layer = Dense(rng.normal(size=(3, 5)), rng.normal(size=3), "identity")
+    a_prev, s = rng.normal(size=(4, 5)), rng.normal(size=(4, 3))
+    ones = layer.transmit(a_prev)[1]
+    np.testing.assert_array_equal(layer.reflect_back(None, s), layer.reflect_back(ones, s))
+    for got, want in zip(layer.efforts(a_prev, None, s), layer.efforts(a_prev, ones, s), strict=True):
+        np.testing.assert_array_equal(got, want)
+    state = Pipelined(substrate.MLP([2, 4, 2], seed=0), get_loss("mse")).initial(3)
+    assert "stub_slope_1" in state and "stub_slope_2" not in state  # tanh hidden, identity output

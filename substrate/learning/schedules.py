@@ -159,6 +159,9 @@ class Pipelined:
         depth = net.depth
         self._keys = ([f"forward_{k}" for k in range(1, depth + 1)], [f"backward_{k}" for k in range(depth + 1)],
                       [f"stub_input_{k}" for k in range(1, depth + 1)], [f"stub_slope_{k}" for k in range(1, depth + 1)])
+        # junctions with a linear (identity) activation: f' = 1, so f' * s is s itself (1.0 * s is s
+        # bit for bit): no slope is computed, stashed or multiplied
+        self._linear = [layer.activation.name == "identity" for layer in net.layers]
 
     def stub_slots(self, k: int) -> int:
         """Ring-buffer slots of junction ``k``'s delay stub: ``2(L - k + 1)``."""
@@ -172,7 +175,8 @@ class Pipelined:
         if not self.naive:
             for k in range(1, depth + 1):
                 state[f"stub_input_{k}"] = np.zeros((self.stub_slots(k), batch_size, sizes[k - 1]))
-                state[f"stub_slope_{k}"] = np.zeros((self.stub_slots(k), batch_size, sizes[k]))
+                if not self._linear[k - 1]:
+                    state[f"stub_slope_{k}"] = np.zeros((self.stub_slots(k), batch_size, sizes[k]))
         state["target_fifo"] = np.zeros((depth + 1, batch_size, sizes[-1]))
         state["index_ring"] = np.full((2 * depth + 2, batch_size), -1, dtype=np.int64)
         state["step"] = np.array(0, dtype=np.int64)
@@ -193,14 +197,17 @@ class Pipelined:
         backward = [None] + [state[key] for key in backward_keys[1:]]  # s_1..s_L (s_0 is only written)
         efforts = []
         a_in = x
-        for k, layer in enumerate(self.net.layers, start=1):
-            value, slope = layer.transmit(a_in)
+        for k, (layer, linear) in enumerate(zip(self.net.layers, self._linear), start=1):
+            value, slope = (layer.output(a_in), None) if linear else layer.transmit(a_in)
             if naive:
                 a_prev, stub_slope = a_in, slope
             else:
-                stub_input, stub_slopes = state[input_keys[k - 1]], state[slope_keys[k - 1]]
+                stub_input = state[input_keys[k - 1]]
                 slot = n % len(stub_input)
-                a_prev, stub_slope = stub_input[slot], stub_slopes[slot]
+                a_prev, stub_slope = stub_input[slot], None
+                if not linear:
+                    stub_slopes = state[slope_keys[k - 1]]
+                    stub_slope = stub_slopes[slot]
             s_k, efforts_out = backward[k], None if out is None else out[2 * k - 2:2 * k]
             if k > 1 or self.reflect_input:
                 state[backward_keys[k - 1]], layer_efforts = layer.backward(a_prev, stub_slope, s_k, efforts_out)
@@ -211,7 +218,9 @@ class Pipelined:
                     e /= beta
             efforts.extend(layer_efforts)
             if not naive:  # the slot has been read: stash the present pair in it
-                stub_input[slot], stub_slopes[slot] = a_in, slope
+                stub_input[slot] = a_in
+                if not linear:
+                    stub_slopes[slot] = slope
             state[forward_keys[k - 1]] = value
             a_in = forward[k - 1]
         # the loss port: reads a_L (minibatch n - L) and the target that travelled with it
