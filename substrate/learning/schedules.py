@@ -193,8 +193,6 @@ class Pipelined:
         depth, beta, naive = self.net.depth, self.beta, self.naive
         n = int(state["step"])
         forward_keys, backward_keys, input_keys, slope_keys = self._keys
-        forward = [state[key] for key in forward_keys]
-        backward = [None] + [state[key] for key in backward_keys[1:]]  # s_1..s_L (s_0 is only written)
         efforts = []
         a_in = x
         for k, (layer, linear) in enumerate(zip(self.net.layers, self._linear), start=1):
@@ -208,7 +206,8 @@ class Pipelined:
                 if not linear:
                     stub_slopes = state[slope_keys[k - 1]]
                     stub_slope = stub_slopes[slot]
-            s_k, efforts_out = backward[k], None if out is None else out[2 * k - 2:2 * k]
+            # s_k is read here, before junction k + 1 replaces it (s_0 is only written)
+            s_k, efforts_out = state[backward_keys[k]], None if out is None else out[2 * k - 2:2 * k]
             if k > 1 or self.reflect_input:
                 state[backward_keys[k - 1]], layer_efforts = layer.backward(a_prev, stub_slope, s_k, efforts_out)
             else:  # nothing reads s_0: the efforts alone
@@ -221,15 +220,16 @@ class Pipelined:
                 stub_input[slot] = a_in
                 if not linear:
                     stub_slopes[slot] = slope
+            # the wave link k carried (the next junction's input, and after the last the loss port's)
+            a_in = state[forward_keys[k - 1]]
             state[forward_keys[k - 1]] = value
-            a_in = forward[k - 1]
         # the loss port: reads a_L (minibatch n - L) and the target that travelled with it
         fifo = state["target_fifo"]
         if n >= depth:
-            gradient = self.loss.output_gradient(forward[-1], fifo[(n - depth) % (depth + 1)])
+            gradient = self.loss.output_gradient(a_in, fifo[(n - depth) % (depth + 1)])
             state[backward_keys[depth]] = gradient if beta == 1.0 else beta * gradient
         else:
-            state[backward_keys[depth]] = np.zeros_like(backward[depth])
+            state[backward_keys[depth]] = np.zeros_like(a_in)
         fifo[n % (depth + 1)] = target
         ring = state["index_ring"]
         ring[n % len(ring)] = indices
