@@ -191,3 +191,36 @@ def test_cli_train_of_a_diverging_network_fails_with_the_clear_message(tmp_path,
     err = capsys.readouterr().err
     assert code != 0
     assert "diverging: parameter" in err and "left the plausible range" in err and "RuntimeWarning" not in err
+
+
+def test_record_every_keeps_the_parameters_and_the_recorded_rows():
+    # fewer history rows skip only the evaluation: the parameters are the same bits, and each kept
+    # row equals the row of that epoch in a run recording every epoch (the same network evaluated
+    # on the same data), except its wall time
+    data = datasets.moons(n_samples=120, seed=3)
+    options = dict(schedule="pipelined", port=ports.Inertial(40.0, 4.0), epochs=7, batch_size=8, seed=2)
+    every, sparse = substrate.MLP([2, 8, 8, 2], seed=1), substrate.MLP([2, 8, 8, 2], seed=1)
+    full = substrate.train(every, data, **options)
+    seen = []
+    fewer = substrate.train(sparse, data, record_every=3, callbacks=[lambda info: seen.append(info.step)], **options)
+    for got, want in zip(sparse.params, every.params, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert fewer.epoch == [0, 3, 6, 7]  # every third epoch and the last
+    assert seen == list(range(1, 7 * (len(data.x_train) // 8) + 1))  # the callbacks still see every update
+    for key in ("step", "train_loss", "test_accuracy", "port_absorbed", "port_reflected", "gradient_error"):
+        assert getattr(fewer, key) == [getattr(full, key)[e] for e in fewer.epoch], key
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True])
+def test_record_every_out_of_range_is_refused_before_any_work(value):
+    net = substrate.MLP([2, 4, 2], seed=0)
+    before = [p.copy() for p in net.params]
+    with pytest.raises(substrate.ConfigurationError, match="record_every"):
+        substrate.train(net, "moons", schedule="pipelined", epochs=2, batch_size=8, record_every=value)
+    for got, want in zip(net.params, before):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_record_every_is_refused_for_a_circuit_substrate():
+    with pytest.raises(substrate.ConfigurationError, match="record_every = 2.*valid: 1"):
+        substrate.train(substrate.MLP([2, 4, 2]), "moons", substrate="tline", epochs=2, record_every=2)

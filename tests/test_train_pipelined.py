@@ -107,3 +107,50 @@ def test_stub_length_is_tight(monkeypatch, shift):
     net = substrate.MLP([2, 7, 5, 2], seed=3)
     worst, _ = _errors(net, data, _record(net, data, "pipelined", batch_size=1), "cross_entropy")
     assert worst > 1e-3
+
+
+def test_input_reflection_is_backprops_input_sensitivity_and_leaving_it_out_changes_no_effort():
+    # s_0 = W_1^T (f'_1 * s_1) feeds no parameter port, so train() leaves it out (reflect_input=False).
+    # With it, the input port receives backprop's input sensitivity beta dc/da_0 of the minibatch
+    # that entered 2L updates before (weights frozen): the same products in the same order as the
+    # oracle, hence equal to rounding (1e-12, the issue's bound). Without it, the efforts and every
+    # other wave are the same bits (the first junction computes the same f' * s_1 and the same efforts).
+    from substrate.learning.schedules import Pipelined
+    from substrate.network import get_loss, reference_waves
+
+    loss, beta = get_loss("cross_entropy"), 0.5
+    net = substrate.MLP([3, 6, 5, 2], seed=2)
+    full, lean = Pipelined(net, loss, beta=beta), Pipelined(net, loss, beta=beta, reflect_input=False)
+    state, lean_state = full.initial(4), lean.initial(4)
+    assert "backward_0" in state and "backward_0" not in lean_state
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(12, 4, 3))
+    targets = np.stack([loss.target(rng.integers(0, 2, 4), 2) for _ in xs])
+    for n, (x, target) in enumerate(zip(xs, targets)):
+        efforts = full.advance(state, x, target, np.arange(4))
+        lean_efforts = lean.advance(lean_state, x, target, np.arange(4))
+        for got, want in zip(lean_efforts, efforts, strict=True):
+            np.testing.assert_array_equal(got, want)
+        for key, value in lean_state.items():
+            np.testing.assert_array_equal(value, state[key])
+        m = n - 2 * net.depth  # the minibatch whose s_0 leaves the first junction at update n
+        if m >= 0:
+            oracle = reference_waves(net, xs[m], targets[m], loss, beta).backward[0]
+            assert np.max(np.abs(state["backward_0"] - oracle)) <= TOLERANCE
+
+
+def test_unit_slope_of_a_linear_junction_is_the_same_bits_as_multiplying_by_ones():
+    # the pipeline neither computes nor stashes the slope of an identity junction (slope=None):
+    # 1.0 * s is s exactly, so reflect_back, efforts and backward equal those with a slope of ones
+    from substrate.learning.schedules import Pipelined
+    from substrate.network import Dense, get_loss
+
+    rng = np.random.default_rng(1)
+    layer = Dense(rng.normal(size=(3, 5)), rng.normal(size=3), "identity")
+    a_prev, s = rng.normal(size=(4, 5)), rng.normal(size=(4, 3))
+    ones = layer.transmit(a_prev)[1]
+    np.testing.assert_array_equal(layer.reflect_back(None, s), layer.reflect_back(ones, s))
+    for got, want in zip(layer.efforts(a_prev, None, s), layer.efforts(a_prev, ones, s), strict=True):
+        np.testing.assert_array_equal(got, want)
+    state = Pipelined(substrate.MLP([2, 4, 2], seed=0), get_loss("mse")).initial(3)
+    assert "stub_slope_1" in state and "stub_slope_2" not in state  # tanh hidden, identity output

@@ -6,7 +6,8 @@ A configuration has four tables and an optional fifth (TOML)::
     [network]   sizes = [2, 16, 16, 2], activation = "tanh", output_activation = "identity", seed = 0
     [port]      kind = "inertial", mass = 20.0, resistance = 2.0, dtau = 1.0, leak = 0.0,
                 bounds = [-3.0, 3.0], levels = 16          (see substrate.ports.from_config)
-    [train]     substrate, schedule, epochs, batch_size, courant, seed, beta, wave_steps, gradient_check
+    [train]     substrate, schedule, epochs, batch_size, courant, seed, beta, wave_steps, gradient_check,
+                record_every
     [circuit]   td = 1e-9, z0 = 50.0, port_capacitance = 1e-12, ... (substrate = "tline": SI units,
                 see circuits.physical.Circuit) or tau = 1e-6, settle_taus = 40, ... (substrate = "rc":
                 circuits.rc_session.RCCircuit); defaults: an ideal circuit
@@ -87,7 +88,8 @@ _SCHEMA = {
                 "seed": (int, 0, None)},
     "train": {"substrate": (str, None, None), "schedule": (str, None, None), "epochs": (int, 1, None),
               "batch_size": (int, 1, None), "courant": ((int, float), 0.0, 2.0), "seed": (int, 0, None),
-              "beta": ((int, float), 0.0, None), "wave_steps": (int, 1, None), "gradient_check": (bool, None, None)},
+              "beta": ((int, float), 0.0, None), "wave_steps": (int, 1, None), "gradient_check": (bool, None, None),
+              "record_every": (int, 1, None)},
 }
 _PORT_TYPES = {"kind": str, "resistance": (int, float), "mass": (int, float), "damping": (int, float),
                "dtau": (int, float), "leak": (int, float), "bounds": list, "levels": int,

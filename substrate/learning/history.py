@@ -1,4 +1,4 @@
-"""The record of a training run: one row per epoch (row 0 is before the first update)."""
+"""The record of a training run: one row per recorded epoch (row 0 is before the first update)."""
 
 from __future__ import annotations
 

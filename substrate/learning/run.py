@@ -4,7 +4,7 @@ A run directory holds:
 
 - ``config.json``: the resolved configuration (every key, after the preset and the file merged);
 - ``checkpoint.npz``: the last consistent state (end of each epoch, and on Ctrl-C);
-- ``metrics.json``: the history (one row per epoch) and a summary;
+- ``metrics.json``: the history (one row per recorded epoch) and a summary;
 - ``params.npz``: the trained network, written by :func:`substrate.save_network`
   (``substrate.load_network(run_dir / "params.npz")`` reads it back);
 - ``curves.png`` (loss and accuracy), ``worldsheet.png`` (a recorded relaxation of the trained
@@ -68,7 +68,7 @@ class _Progress:
     def __call__(self, info: StepInfo) -> None:
         if self.bar is not None:
             self.bar.update(1)
-        if info.end_of_epoch:
+        if info.end_of_epoch and info.history.epoch[-1] == info.epoch:  # a recorded epoch
             row = info.history.final
             accuracy = row["test_accuracy"]
             text = {"loss": f"{row['train_loss']:.4f}"}

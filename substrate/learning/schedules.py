@@ -142,17 +142,26 @@ class Pipelined:
         Without delay stubs (approximate).
     beta : float
         Backward-wave scale.
+    reflect_input : bool
+        Emit the backward wave into the input port (``s_0 = W_1^T (f'_1 * s_1)``, the state's
+        ``backward_0``). It feeds no parameter update, so a trainer that never reads it passes
+        ``False``: the state then has no ``backward_0`` and the first junction computes its efforts
+        alone (one matrix product fewer per update; the efforts are the same bits).
     """
 
     name = "pipelined"
 
-    def __init__(self, net: Network, loss, naive: bool = False, beta: float = 1.0):
+    def __init__(self, net: Network, loss, naive: bool = False, beta: float = 1.0, reflect_input: bool = True):
         self.net, self.loss, self.naive, self.beta = net, loss, naive, beta
+        self.reflect_input = reflect_input
         if naive:
             self.name = "naive"
         depth = net.depth
         self._keys = ([f"forward_{k}" for k in range(1, depth + 1)], [f"backward_{k}" for k in range(depth + 1)],
                       [f"stub_input_{k}" for k in range(1, depth + 1)], [f"stub_slope_{k}" for k in range(1, depth + 1)])
+        # junctions with a linear (identity) activation: f' = 1, so f' * s is s itself (1.0 * s is s
+        # bit for bit): no slope is computed, stashed or multiplied
+        self._linear = [layer.activation.name == "identity" for layer in net.layers]
 
     def stub_slots(self, k: int) -> int:
         """Ring-buffer slots of junction ``k``'s delay stub: ``2(L - k + 1)``."""
@@ -161,11 +170,13 @@ class Pipelined:
     def initial(self, batch_size: int) -> dict:
         sizes, depth = self.net.sizes, self.net.depth
         state = {f"forward_{k}": np.zeros((batch_size, sizes[k])) for k in range(1, depth + 1)}
-        state.update({f"backward_{k}": np.zeros((batch_size, sizes[k])) for k in range(depth + 1)})
+        state.update({f"backward_{k}": np.zeros((batch_size, sizes[k]))
+                      for k in range(0 if self.reflect_input else 1, depth + 1)})
         if not self.naive:
             for k in range(1, depth + 1):
                 state[f"stub_input_{k}"] = np.zeros((self.stub_slots(k), batch_size, sizes[k - 1]))
-                state[f"stub_slope_{k}"] = np.zeros((self.stub_slots(k), batch_size, sizes[k]))
+                if not self._linear[k - 1]:
+                    state[f"stub_slope_{k}"] = np.zeros((self.stub_slots(k), batch_size, sizes[k]))
         state["target_fifo"] = np.zeros((depth + 1, batch_size, sizes[-1]))
         state["index_ring"] = np.full((2 * depth + 2, batch_size), -1, dtype=np.int64)
         state["step"] = np.array(0, dtype=np.int64)
@@ -182,36 +193,43 @@ class Pipelined:
         depth, beta, naive = self.net.depth, self.beta, self.naive
         n = int(state["step"])
         forward_keys, backward_keys, input_keys, slope_keys = self._keys
-        forward = [state[key] for key in forward_keys]
-        backward = [state[key] for key in backward_keys]
         efforts = []
         a_in = x
-        for k, layer in enumerate(self.net.layers, start=1):
-            value, slope = layer.transmit(a_in)
+        for k, (layer, linear) in enumerate(zip(self.net.layers, self._linear), start=1):
+            value, slope = (layer.output(a_in), None) if linear else layer.transmit(a_in)
             if naive:
                 a_prev, stub_slope = a_in, slope
             else:
-                stub_input, stub_slopes = state[input_keys[k - 1]], state[slope_keys[k - 1]]
+                stub_input = state[input_keys[k - 1]]
                 slot = n % len(stub_input)
-                a_prev, stub_slope = stub_input[slot], stub_slopes[slot]
-            s_k = backward[k]
-            state[backward_keys[k - 1]], layer_efforts = layer.backward(
-                a_prev, stub_slope, s_k, None if out is None else out[2 * k - 2:2 * k])
+                a_prev, stub_slope = stub_input[slot], None
+                if not linear:
+                    stub_slopes = state[slope_keys[k - 1]]
+                    stub_slope = stub_slopes[slot]
+            # s_k is read here, before junction k + 1 replaces it (s_0 is only written)
+            s_k, efforts_out = state[backward_keys[k]], None if out is None else out[2 * k - 2:2 * k]
+            if k > 1 or self.reflect_input:
+                state[backward_keys[k - 1]], layer_efforts = layer.backward(a_prev, stub_slope, s_k, efforts_out)
+            else:  # nothing reads s_0: the efforts alone
+                layer_efforts = layer.efforts(a_prev, stub_slope, s_k, efforts_out)
             if beta != 1.0:  # e / 1.0 is e: the division only where it changes something
                 for e in layer_efforts:
                     e /= beta
             efforts.extend(layer_efforts)
             if not naive:  # the slot has been read: stash the present pair in it
-                stub_input[slot], stub_slopes[slot] = a_in, slope
+                stub_input[slot] = a_in
+                if not linear:
+                    stub_slopes[slot] = slope
+            # the wave link k carried (the next junction's input, and after the last the loss port's)
+            a_in = state[forward_keys[k - 1]]
             state[forward_keys[k - 1]] = value
-            a_in = forward[k - 1]
         # the loss port: reads a_L (minibatch n - L) and the target that travelled with it
         fifo = state["target_fifo"]
         if n >= depth:
-            gradient = self.loss.output_gradient(forward[-1], fifo[(n - depth) % (depth + 1)])
+            gradient = self.loss.output_gradient(a_in, fifo[(n - depth) % (depth + 1)])
             state[backward_keys[depth]] = gradient if beta == 1.0 else beta * gradient
         else:
-            state[backward_keys[depth]] = np.zeros_like(backward[depth])
+            state[backward_keys[depth]] = np.zeros_like(a_in)
         fifo[n % (depth + 1)] = target
         ring = state["index_ring"]
         ring[n % len(ring)] = indices

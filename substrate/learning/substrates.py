@@ -80,7 +80,8 @@ class Worldsheet(Substrate):
     def schedule(self, net, loss, schedule, courant, wave_steps, beta):
         if schedule == "separated":
             return Separated(net, loss, "worldsheet", courant, wave_steps, beta)
-        return Pipelined(net, loss, naive=schedule == "naive", beta=beta)
+        # train() reads no wave of the input port: s_0 is not computed
+        return Pipelined(net, loss, naive=schedule == "naive", beta=beta, reflect_input=False)
 
 
 class DyadicRC(Substrate):

@@ -65,7 +65,8 @@ class StepInfo:
     epoch : int
         Completed epochs.
     end_of_epoch : bool
-        True when this update finished an epoch (the history then has a new row).
+        True when this update finished an epoch (the history then has a new row, at every
+        ``record_every``-th epoch and the last).
     net : Network
         The network, already holding the updated parameters (its arrays are updated in place).
     efforts : list of ndarray
@@ -191,6 +192,7 @@ def train(
     loss_growth: float = 1e3,
     parameter_limit: float = 1e6,
     circuit: dict | None = None,
+    record_every: int = 1,
 ) -> History:
     """Train ``net`` in place on the substrate; return the :class:`History`.
 
@@ -246,6 +248,13 @@ def train(
     circuit : dict, optional
         The ``[circuit]`` table of a circuit substrate, SI units (:class:`circuits.physical.Circuit` for
         tline, :class:`circuits.rc_session.RCCircuit` for rc).
+    record_every : int
+        Epochs between history rows (>= 1): a row (loss and accuracy of the whole training and test
+        sets, the port powers of the epoch's last update) after every ``record_every``-th epoch and
+        after the last one; row 0 (before the first update) always. The training-loss divergence
+        check (``loss_growth``) runs at the rows; the parameter and wave checks, the checkpoints and
+        the callbacks do not depend on it, nor do the parameters. Wave substrates only (circuit
+        substrates record every epoch).
 
     Returns
     -------
@@ -274,6 +283,10 @@ def train(
     if isinstance(port, GaussNewton) and schedule != "separated":
         raise ConfigurationError("a GaussNewton port needs its batch's curvature: only the 'separated' schedule")
     epochs = _int("epochs", epochs, 1)
+    record_every = _int("record_every", record_every, 1)
+    if record_every != 1 and medium.integrates_ports:
+        raise ConfigurationError(f"record_every = {record_every}: substrate {medium.name!r} records every epoch "
+                                 "(valid: 1); fewer records are for the wave substrates")
     n_train = len(dataset.x_train)
     batch_size = n_train if batch_size is None else _int("batch_size", batch_size, 1, n_train)
     courant = check_courant("courant", courant, net.depth)
@@ -468,7 +481,8 @@ def train(
                     st.order = rng.permutation(n_train)
                     st.rng = rng.bit_generator.state
                     st.epoch, st.position = st.epoch + 1, 0
-                    record(st, wall(), power)
+                    if st.epoch % record_every == 0 or st.epoch == epochs:
+                        record(st, wall(), power)
                     if run_dir is not None:
                         _save_checkpoint(run_dir / CHECKPOINT, st, wall())
                 notify(batch, efforts, power, end)

@@ -74,20 +74,25 @@ class Dense:
         z += self.bias  # in place: the same bits as the sum, one array fewer
         return z
 
-    def reflect_back(self, slope: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """Backward transmission ``W^T (f'(z) * s)`` for each sample (row)."""
-        return self._reflect(slope * s, s)
+    def reflect_back(self, slope: np.ndarray | None, s: np.ndarray) -> np.ndarray:
+        """Backward transmission ``W^T (f'(z) * s)`` for each sample (row).
 
-    def efforts(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray, out=None) -> list[np.ndarray]:
+        ``slope=None`` is a unit slope (a linear activation): ``f' * s`` is ``s`` itself (the same
+        bits as multiplying by ones), here and in :meth:`efforts` and :meth:`backward`.
+        """
+        return self._reflect(s if slope is None else slope * s, s)
+
+    def efforts(self, a_prev: np.ndarray, slope: np.ndarray | None, s: np.ndarray, out=None) -> list[np.ndarray]:
         """Batch-mean port efforts ``[mean (f'*s) a_prev^T, mean f'*s]``.
 
         ``out``: optional ``[weight-shaped, bias-shaped]`` arrays to write them into (returned).
         """
-        return self._efforts(a_prev, slope * s, out)
+        return self._efforts(a_prev, s if slope is None else slope * s, out)
 
-    def backward(self, a_prev: np.ndarray, slope: np.ndarray, s: np.ndarray, out=None) -> tuple[np.ndarray, list]:
+    def backward(self, a_prev: np.ndarray, slope: np.ndarray | None, s: np.ndarray,
+                 out=None) -> tuple[np.ndarray, list]:
         """``(reflect_back(slope, s), efforts(a_prev, slope, s, out))`` from one product ``f' * s``."""
-        delta = slope * s
+        delta = s if slope is None else slope * s
         return self._reflect(delta, s), self._efforts(a_prev, delta, out)
 
     def _reflect(self, delta, s):
