@@ -288,14 +288,14 @@ def test_exported_mismatched_trainer_matches_the_ladder_kernel_in_ngspice(ngspic
 def test_exported_lossy_mismatched_trainer_runs_in_ngspice(ngspice):
     """Lossy lines (0.5 ohm per delay, ngspice's LTRA) and 60-ohm junction sources, pipelined with stubs.
     Over the first three minibatches (the loss port on from 2 td, junction 2's ports integrating) ngspice
-    and the kernel agree within 1e-4 of each parameter's range (measured 8.9e-6); from the fourth on, once
-    junction 1's ports integrate (sensitivities through two lossy links, pairs from its 4-delay stubs),
-    ngspice drifts: 7e-3, 5e-2, 1e-1 of range at 200 steps per delay (acceptance 2 does not hold beyond
-    3 minibatches), about 10 % of the lossy lines' own effect on those updates. Likely cause: junction 1
-    reads its ~1e-2 V sensitivity as ``v(end) - E_f/2`` at the near end of link 1, where its own ~1 V
-    forward emission reflects off the lossy line, and ngspice's LTRA is off the exact frequency-domain
-    solution by up to 1.8e-4 of a wave switching every delay (the kernel within 6e-6)."""
-    errors = _native_and_ngspice(Circuit(source_resistance=60.0, line_resistance=0.5, line_cells=64), 200)
+    and the kernel agree within 1e-4 of each parameter's range (measured 1.7e-5 at 100 steps per delay,
+    8.3e-6 at 200). From the fourth on they part (2.6e-4, 8.9e-3, 3.2e-2, 1.4e-1, 1.5e-1 of range at
+    minibatches 4-8): acceptance 3 does not hold over a window in which every port integrates. The cause
+    is not found; ruled out (docs/physical.md): ngspice's step (100 and 200 steps per delay give the same
+    drift), LTRA's step control (``.options truncnr truncdontcut``, model ``nocontrol``, ``compactrel``
+    change nothing), the kernel's cells (64 against 128: 6.7e-5), the mismatch (matched 50-ohm sources
+    drift as well) and a scale error of ``R`` (over the window ngspice is nearest the 0.5-ohm kernel). Asserted: the three minibatches that hold, at a tolerance of 1e-4 (the acceptance)."""
+    errors = _native_and_ngspice(Circuit(source_resistance=60.0, line_resistance=0.5, line_cells=64), 100)
     assert np.max(errors[:4]) <= 1e-4, errors
 
 
