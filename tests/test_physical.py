@@ -257,7 +257,6 @@ def _trained_window(circuit, n_window=10, batch=2):
                                           "resistor_tolerance": 0.3},
                                      {"noise_rms": 0.01, "seed": 3}, {"line_attenuation_db": 0.5}])
 def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngspice(ngspice, options):
-    from circuits import ngspice as runner
     from circuits.physical_netlist import pipelined_trainer
 
     circuit = Circuit(**options)
@@ -269,17 +268,26 @@ def test_exported_pipelined_trainer_with_stubs_matches_the_native_engine_in_ngsp
     # the native run's noise samples drive the netlist's noise sources
     exported = pipelined_trainer(net, x, target, "cross_entropy", circuit, 0.1, steps_per_td=200,
                                  noise=native.last_noise if circuit.noise_rms else None)
-    result = runner.run(exported.netlist, save=[str(n) for grid in exported.nodes["params"] for n in np.ravel(grid)])
-    assert result.warnings == []
-    spice = np.concatenate([g.reshape(len(result.time), -1) for g in exported.read(result, "params")], axis=1)
-    times = np.arange(len(x) + 1) * circuit.td
-    on_grid = np.array([np.interp(times, result.time, column) for column in spice.T]).T
-    span = np.ptp(trajectory, axis=0)
-    assert np.all(span > 0)
+    errors = spice_window_errors(exported, trajectory, circuit.td)
     # ngspice's error is first order in its step (4.8e-4, 2.5e-4, 1.1e-4, 6.1e-5 of each parameter's range
     # at 20, 40, 100, 200 steps per delay, ideal circuit); the native engine is fourth order at one step per
     # delay. The acceptance asks 1e-4 over a window of >= 3 minibatches (here 10, 2L + 1 of them filling)
-    assert np.max(np.abs(on_grid - trajectory) / span) <= 1e-4
+    assert np.max(errors) <= 1e-4
+
+
+def spice_window_errors(exported, trajectory, td):
+    """Run an exported trainer in ngspice; each recorded update's largest parameter error against the native
+    ``trajectory`` (rows: start, then after each minibatch of ``td``), relative to each parameter's range."""
+    from circuits import ngspice as runner
+
+    result = runner.run(exported.netlist, save=[str(n) for grid in exported.nodes["params"] for n in np.ravel(grid)])
+    assert result.warnings == []
+    spice = np.concatenate([g.reshape(len(result.time), -1) for g in exported.read(result, "params")], axis=1)
+    times = np.arange(len(trajectory)) * td
+    on_grid = np.array([np.interp(times, result.time, column) for column in spice.T]).T
+    span = np.ptp(trajectory, axis=0)
+    assert np.all(span > 0)  # every parameter moves in the window
+    return np.max(np.abs(on_grid - trajectory) / span, axis=1)
 
 
 # --- non-idealities against analytic oracles -------------------------------------------------------

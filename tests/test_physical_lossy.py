@@ -259,20 +259,14 @@ def _trained_window(n_window=6, batch=2):
 
 
 def _native_and_ngspice(circuit, steps_per_td):
-    from circuits import ngspice as runner
     from circuits.physical_netlist import pipelined_trainer
+    from test_physical import spice_window_errors
 
     net, x, target = _trained_window()
     native = _ladder_session(circuit, net=net)  # the ladder kernel even for mismatch alone
     trajectory = np.vstack([np.concatenate([p.ravel() for p in net.params]), native.run(x, target, record_every=1)])
     exported = pipelined_trainer(net, x, target, "cross_entropy", circuit, 0.1, steps_per_td=steps_per_td)
-    result = runner.run(exported.netlist, save=[str(n) for grid in exported.nodes["params"] for n in np.ravel(grid)])
-    assert result.warnings == []
-    spice = np.concatenate([g.reshape(len(result.time), -1) for g in exported.read(result, "params")], axis=1)
-    on_grid = np.array([np.interp(np.arange(len(x) + 1) * circuit.td, result.time, c) for c in spice.T]).T
-    span = np.ptp(trajectory, axis=0)
-    assert np.all(span > 0)
-    return np.max(np.abs(on_grid - trajectory) / span, axis=1)
+    return spice_window_errors(exported, trajectory, circuit.td)
 
 
 def test_exported_mismatched_trainer_matches_the_ladder_kernel_in_ngspice(ngspice):

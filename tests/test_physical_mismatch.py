@@ -194,9 +194,8 @@ def test_bad_source_resistance_is_refused(value, message):
 
 def test_exported_mismatched_pipelined_trainer_matches_the_native_engine_in_ngspice(ngspice):
     """The window of tests/test_physical.py with every junction source resistor at 60 ohm on 50-ohm lines."""
-    from circuits import ngspice as runner
     from circuits.physical_netlist import pipelined_trainer
-    from test_physical import _trained_window
+    from test_physical import _trained_window, spice_window_errors
 
     circuit = Circuit(source_resistance=60.0)
     net, x, target = _trained_window(circuit)
@@ -208,17 +207,13 @@ def test_exported_mismatched_pipelined_trainer_matches_the_native_engine_in_ngsp
     resistors = {e.name: e.value for e in exported.netlist.elements if type(e).__name__ == "Resistor"}
     assert resistors["R_f1_0_s0"] == resistors["R_g2_1_s1"] == resistors["R_si1_0_s0_i"] == 60.0
     assert resistors["R_si1_0_s0_o"] == 50.0  # the stubs' terminations stay matched to their lines
-    result = runner.run(exported.netlist, save=[str(n) for grid in exported.nodes["params"] for n in np.ravel(grid)])
-    assert result.warnings == []
-    spice = np.concatenate([g.reshape(len(result.time), -1) for g in exported.read(result, "params")], axis=1)
-    on_grid = np.array([np.interp(np.arange(len(x) + 1) * circuit.td, result.time, c) for c in spice.T]).T
+    errors = spice_window_errors(exported, trajectory, circuit.td)
     span = np.ptp(trajectory, axis=0)
-    assert np.all(span > 0)
     # the mismatch matters on this window (the matched circuit's trajectory is 1.3 ranges off) ...
     assert np.max(np.abs(matched_trajectory - trajectory) / span) > 0.1
     # ... and ngspice follows it: first order in its step (2.4e-4, 1.2e-4, 4.4e-5, 2.4e-5 of each parameter's
     # range at 20, 40, 100, 200 steps per delay); the acceptance asks 1e-4 over >= 3 minibatches (here 10)
-    assert np.max(np.abs(on_grid - trajectory) / span) <= 1e-4
+    assert np.max(errors) <= 1e-4
 
 
 def test_exported_mismatched_trainer_with_lossy_lines_matches_the_native_engine_in_ngspice(ngspice):
@@ -229,9 +224,8 @@ def test_exported_mismatched_trainer_with_lossy_lines_matches_the_native_engine_
     200 ngspice steps per delay (first order in its step); the ideal circuit's trajectory is far off, so the
     window tells them apart. Acceptance 1e-4. (Dispersive lines with series resistance run on the
     method-of-lines kernel: tests/test_physical_lossy.py.)"""
-    from circuits import ngspice as runner
     from circuits.physical_netlist import pipelined_trainer
-    from test_physical import _trained_window
+    from test_physical import _trained_window, spice_window_errors
 
     circuit = Circuit(source_resistance=60.0, line_attenuation_db=0.5)
     net, x, target = _trained_window(circuit)
@@ -241,11 +235,7 @@ def test_exported_mismatched_trainer_with_lossy_lines_matches_the_native_engine_
     ideal = TLineSession(net, "cross_entropy", Circuit(), "pipelined", 0.1, 2)
     ideal_trajectory = np.vstack([_flat(net.params), ideal.run(x, target, record_every=1)])
     exported = pipelined_trainer(net, x, target, "cross_entropy", circuit, 0.1, steps_per_td=200)
-    result = runner.run(exported.netlist, save=[str(n) for grid in exported.nodes["params"] for n in np.ravel(grid)])
-    assert result.warnings == []
-    spice = np.concatenate([g.reshape(len(result.time), -1) for g in exported.read(result, "params")], axis=1)
-    on_grid = np.array([np.interp(np.arange(len(x) + 1) * circuit.td, result.time, c) for c in spice.T]).T
+    errors = spice_window_errors(exported, trajectory, circuit.td)
     span = np.ptp(trajectory, axis=0)
-    assert np.all(span > 0)
     assert np.max(np.abs(ideal_trajectory - trajectory) / span) > 0.1
-    assert np.max(np.abs(on_grid - trajectory) / span) <= 1e-4
+    assert np.max(errors) <= 1e-4
