@@ -161,6 +161,10 @@ class LTRA:
 
     Only the combinations ngspice implements correctly are accepted: RLC (``g = 0``, ``c > 0``,
     ``l > 0``), RC (``l = g = 0``), LC (``r = g = 0``) and RG (``l = c = 0``, ``r, g > 0``).
+    ``breakpoint_rel`` and ``breakpoint_abs`` are the model's ``rel`` and ``abs`` (ngspice default 1 each):
+    how large a change of slope at an end makes LTRA set a time-step breakpoint one delay later. In
+    circuits that re-emit what arrives (the trainer's junctions) those breakpoints multiply; large values
+    (1e6) turn them off.
     """
 
     name: str
@@ -173,6 +177,8 @@ class LTRA:
     g: float
     c: float
     length: float
+    breakpoint_rel: float | None = None
+    breakpoint_abs: float | None = None
     letter = "O"
 
 

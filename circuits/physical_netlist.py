@@ -124,8 +124,11 @@ def _lossy_lines(elements: list, net, batch: int, circuit: Circuit) -> list:
         delay, resistance, _ = ladders.specs[f"{kind}{row}_{lane}"]
         z0 = float(element.z0)
         if resistance > 0:
+            # LTRA's slope breakpoints off (rel = abs = 1e6): with their defaults the junctions re-emit every
+            # breakpoint and they multiply (time points per delay 110 ... 5414 over 8 minibatches), which
+            # parts ngspice from the kernel; without them it agrees at its own step error (tested)
             out.append(LTRA(f"O{element.name[1:]}", element.p1, element.n1, element.p2, element.n2, resistance,
-                            z0 * delay, 0.0, delay / z0, 1.0))
+                            z0 * delay, 0.0, delay / z0, 1.0, breakpoint_rel=1e6, breakpoint_abs=1e6))
         else:
             out.append(TLine(element.name, element.p1, element.n1, element.p2, element.n2, z0, delay))
     return out

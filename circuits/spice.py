@@ -77,7 +77,9 @@ def _element_lines(e) -> list[str]:
     if isinstance(e, LTRA):
         model = f"m_{e.name}"
         return [f"{e.name} {e.p1} {e.n1} {e.p2} {e.n2} {model}",
-                f".model {model} ltra(r={f(e.r)} l={f(e.l)} g={f(e.g)} c={f(e.c)} len={f(e.length)})"]
+                f".model {model} ltra(r={f(e.r)} l={f(e.l)} g={f(e.g)} c={f(e.c)} len={f(e.length)}"
+                + (f" rel={f(e.breakpoint_rel)}" if e.breakpoint_rel is not None else "")
+                + (f" abs={f(e.breakpoint_abs)}" if e.breakpoint_abs is not None else "") + ")"]
     if isinstance(e, (VoltageSource, CurrentSource)):
         ac = f" AC {f(e.ac)}" if e.ac is not None else ""
         return [f"{e.name} {e.p} {e.n} {_waveform(e.waveform)}{ac}"]
@@ -339,7 +341,11 @@ def parse(text: str) -> Netlist:
             missing = {"r", "l", "g", "c", "len"} - set(values)
             if missing:
                 reader.fail(f"LTRA model needs r, l, g, c and len (missing {sorted(missing)})")
-            models[match.group(1).lower()] = tuple(reader.number_or_param(values[k]) for k in ("r", "l", "g", "c", "len"))
+            unknown = set(values) - {"r", "l", "g", "c", "len", "rel", "abs"}
+            if unknown:
+                reader.fail(f"LTRA model keys are r, l, g, c, len, rel and abs (unknown {sorted(unknown)})")
+            models[match.group(1).lower()] = tuple(reader.number_or_param(values[k]) if k in values else None
+                                                   for k in ("r", "l", "g", "c", "len", "rel", "abs"))
     elements, subckts, options, params, analyses, measures = [], [], [], [], [], []
     ended, scope = False, None  # scope: (name, ports, params, elements) inside .subckt
     defined = {}  # element name -> the line that defines it, for the model's validation errors
