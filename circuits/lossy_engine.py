@@ -40,7 +40,6 @@ from numba import njit
 from substrate.distributed.leapfrog import leapfrog_cells, update_coefficients
 from substrate.distributed.lines import Line, LineNetwork, Resistor, Step, Thevenin
 from substrate.distributed.mol import discretise, terminals
-from substrate.errors import ConfigurationError
 
 from .junctions import LOSS_CODES, field_scratch, mean_efforts, replicate
 from .schedule_engine import LIVE, OPEN, SAMPLE, _evaluate, _port_power
@@ -102,10 +101,7 @@ class Ladders:
     """
 
     def __init__(self, layout, batch: int, circuit, stub_delays=None):
-        if circuit.line_attenuation_db > 0:
-            raise ConfigurationError(f"circuit.line_attenuation_db = {circuit.line_attenuation_db!r} cannot be combined "
-                                     "with line_resistance or delay_spread (lossy ladders); "
-                                     "valid: 0 there")
+        circuit.checked()  # the combinations the ladders do not realise (attenuator pads, rails, ...) are refused
         td, z0, rs = circuit.td, circuit.z0, circuit.junction_resistance
         n0, N, B = layout.sizes[0], layout.n_nodes, batch
         link, stub_in, stub_out = line_factors(circuit, layout, B)

@@ -457,12 +457,12 @@ class TLineSession:
         self.stub_out = np.zeros((slots, 3, N, B))
         self.ledger = np.zeros(9)
         # the kernel: the exact ring buffers for lossless lines, the method-of-lines ladders otherwise
-        if needs_ladders(circuit) and self.inertial:
+        lossy = needs_ladders(circuit)
+        if lossy and self.inertial:
             raise ConfigurationError(f"inertial ports (momentum {momentum!r}) with circuit.line_resistance = "
                                      f"{circuit.line_resistance!r} or circuit.delay_spread = {circuit.delay_spread!r}: "
                                      "the method-of-lines kernel realises resistive ports only")
-        self.ladders = Ladders(self.layout, B, circuit, self.delays if self.stubs else None) \
-            if needs_ladders(circuit) else None
+        self.ladders = Ladders(self.layout, B, circuit, self.delays if self.stubs else None) if lossy else None
         # the noise stream: seeded apart from the capacitor draws (a second child of the same seed)
         self.noise_rng = np.random.default_rng([circuit.seed, 1])
         self.last_noise = None
