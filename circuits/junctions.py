@@ -32,7 +32,7 @@ from numba import njit
 
 from substrate.errors import ConfigurationError
 
-__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "Layout", "junction_field", "field_at", "field_scratch", "replicate", "mean_efforts",
+__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "Layout", "activation", "junction_field", "field_at", "port_field", "field_scratch", "replicate", "mean_efforts",
            "batch_cost", "costs_at", "tanh"]
 
 ACTIVATION_CODES = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softplus": 4}
@@ -140,34 +140,46 @@ def tanh(z):
     return t if z >= 0.0 else -t
 
 
+@njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def activation(code, z):
+    """``(f(z), f'(z))`` of the activation with :data:`ACTIVATION_CODES` value ``code`` (one lane).
+
+    The one definition of the compiled activations: the generic field branches on ``code`` outside its
+    lane loops and calls this with a constant, the specialised fields (:mod:`circuits.specialise`) with
+    their layer's constant, so the branch folds away in both.
+    """
+    if code == 0:
+        return z, 1.0
+    if code == 1:
+        v = tanh(z)
+        return v, 1.0 - v * v
+    if code == 2:
+        v = 0.5 * (1.0 + tanh(0.5 * z))
+        return v, v * (1.0 - v)
+    if code == 3:
+        return (z, 1.0) if z > 0.0 else (0.0, 0.0)
+    return max(z, 0.0) + np.log1p(np.exp(-abs(z))), 0.5 * (1.0 + tanh(0.5 * z))
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _activate(code, scratch, rows, lanes):
     """``scratch[1] = f(scratch[0])``, ``scratch[2] = f'(scratch[0])`` on the first ``rows`` rows (branch outside)."""
     for i in range(rows):
         if code == 0:
             for c in range(lanes):
-                scratch[1, i, c] = scratch[0, i, c]
-                scratch[2, i, c] = 1.0
+                scratch[1, i, c], scratch[2, i, c] = activation(0, scratch[0, i, c])
         elif code == 1:
             for c in range(lanes):
-                v = tanh(scratch[0, i, c])
-                scratch[1, i, c] = v
-                scratch[2, i, c] = 1.0 - v * v
+                scratch[1, i, c], scratch[2, i, c] = activation(1, scratch[0, i, c])
         elif code == 2:
             for c in range(lanes):
-                v = 0.5 * (1.0 + tanh(0.5 * scratch[0, i, c]))
-                scratch[1, i, c] = v
-                scratch[2, i, c] = v * (1.0 - v)
+                scratch[1, i, c], scratch[2, i, c] = activation(2, scratch[0, i, c])
         elif code == 3:
             for c in range(lanes):
-                positive = scratch[0, i, c] > 0.0
-                scratch[1, i, c] = scratch[0, i, c] if positive else 0.0
-                scratch[2, i, c] = 1.0 if positive else 0.0
+                scratch[1, i, c], scratch[2, i, c] = activation(3, scratch[0, i, c])
         else:
             for c in range(lanes):
-                z = scratch[0, i, c]
-                scratch[1, i, c] = max(z, 0.0) + np.log1p(np.exp(-abs(z)))
-                scratch[2, i, c] = 0.5 * (1.0 + tanh(0.5 * z))
+                scratch[1, i, c], scratch[2, i, c] = activation(4, scratch[0, i, c])
 
 
 @njit(cache=True, error_model="numpy")
@@ -286,6 +298,25 @@ def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, ar
             for c in range(lanes):
                 emit_b[last + i, c] = beta[c] * (np.exp(arrive_f[slot, kind, last + i, c] - scratch[0, 0, c])
                                                  / scratch[1, 0, c] - target[i, c])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def port_field(table, activations, loss_code, beta, state, x, target, arrive_f, arrive_b, slot, kind, emit_f, emit_b,
+               port_effort, with_effort, with_emission, theta, effort, scratch):
+    """The junction field at per-instance parameters, with the port efforts as their batch means.
+
+    :func:`replicate` of ``state`` (``(>= P, I)``) into ``theta`` (``(P, C)``), :func:`field_at` and, when
+    ``with_effort``, :func:`mean_efforts` into ``port_effort`` (``(P, I)``); ``theta``, ``effort`` and
+    ``scratch`` are work space. ``with_emission`` False says the caller does not read ``emit_f``,
+    ``emit_b`` (a specialised field skips them; this one writes them regardless). The unit a kernel specialised to one architecture replaces
+    (:mod:`circuits.specialise` generates the same map as one straight-line loop over the lanes).
+    """
+    n_params, batch = port_effort.shape[0], x.shape[1] // state.shape[1]
+    replicate(state, n_params, batch, theta)
+    field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, slot, kind, emit_f, emit_b,
+             effort, with_effort, scratch)
+    if with_effort:
+        mean_efforts(effort, n_params, batch, port_effort)
 
 
 @njit(cache=True, error_model="numpy", inline="always")

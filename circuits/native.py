@@ -30,6 +30,7 @@ from substrate.network.network import Network
 
 from .junctions import LOSS_CODES, Layout
 from .rc_engine import run_rc
+from .specialise import SPECIALISE_LIMIT, specialised
 from .tline_engine import run_tline
 
 __all__ = ["TLineTrajectory", "TLineBatch", "RCTrajectory", "RCBatch", "simulate_tline_trainer",
@@ -208,10 +209,10 @@ def _grid(t_stop, h, record_every):
     return steps, record_every, steps // record_every + 1
 
 
-def _block_size(block: int | None, batch: int) -> int:
-    """Instances per block (default: about 128 lanes per block, the fastest measured: a block's work arrays
-    stay in cache)."""
-    return max(1, 128 // batch) if block is None else int(check_range("block", block, 1, None))
+def _block_size(block: int | None, batch: int, lanes: int = 128) -> int:
+    """Instances per block (default: about ``lanes`` lanes per block, the fastest measured: a block's work
+    arrays stay in cache)."""
+    return max(1, lanes // batch) if block is None else int(check_range("block", block, 1, None))
 
 
 def _blocks(instances: int, block: int | None, batch: int) -> list[slice]:
@@ -289,7 +290,7 @@ def _first_runaway(record_params, record_loss, limit, growth):
 def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e-9, t_stop: float | None = None,
                          steps_per_td: int = 1, learning_rate=0.0, leak_rate=0.0, record_every: int = 1,
                          inertia_rate=0.0, friction_rate=0.0, record_waves: bool = True,
-                         block: int | None = None) -> TLineBatch:
+                         block: int | None = None, specialise: bool = True) -> TLineBatch:
     """Simulate independent instances of the :func:`~circuits.realize.tline_trainer` circuit in one compiled call.
 
     Parameters
@@ -320,8 +321,13 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     record_waves : bool
         Record the arriving waves (``a``, ``s``); off saves memory for large batches.
     block : int, optional
-        Instances advanced together (>= 1; default about 128 sample lanes); blocks run one after another,
-        so a block's working set stays in cache. Results do not depend on it.
+        Instances advanced together (>= 1; default about 128 sample lanes, 512 with the specialised
+        kernel); blocks run one after another, so a block's working set stays in cache. Results do not
+        depend on it.
+    specialise : bool
+        Run the kernel compiled for this architecture (:mod:`circuits.specialise`: the junction field as
+        straight-line code, once per architecture and machine) when it has at most ``SPECIALISE_LIMIT``
+        parameters; False, or a larger network: the generic kernel. Both give the same results to rounding.
 
     Returns
     -------
@@ -341,12 +347,14 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     rate, leak, inertia, friction, inertial, moving = _ports(layout, instances, learning_rate, leak_rate, inertia_rate,
                                                              friction_rate)
     batch, nodes, P = x.shape[0], layout.n_nodes, layout.n_params
-    size = _block_size(block, batch)
+    specialise = bool(specialise) and P <= SPECIALISE_LIMIT
+    kernel = specialised(run_tline, layout, LOSS_CODES[loss.name]) if specialise else run_tline
+    size = _block_size(block, batch, 512 if specialise else 128)
     record_params = np.empty((records, P, instances))
     record_loss = np.empty((records, instances))
     record_a = np.empty((records if record_waves else 0, nodes, batch, instances))
     record_s = np.empty_like(record_a)
-    failed = run_tline(layout.table, layout.activations, LOSS_CODES[loss.name], beta, np.ascontiguousarray(x.T),
+    failed = kernel(layout.table, layout.activations, LOSS_CODES[loss.name], beta, np.ascontiguousarray(x.T),
                        np.ascontiguousarray(target.T), _initial_state(theta, inertial), P, inertial, moving, rate, leak,
                        inertia, friction, h, M, steps, record_every, record_params, record_loss, record_a, record_s,
                        record_waves, size)
@@ -362,12 +370,13 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
 def simulate_tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 1.0, td: float = 1e-9,
                            t_stop: float | None = None, steps_per_td: int = 1, learning_rate: float = 0.0,
                            leak_rate: float = 0.0, record_every: int = 1, inertia_rate: float = 0.0,
-                           friction_rate: float = 0.0) -> TLineTrajectory:
+                           friction_rate: float = 0.0, record_waves: bool = True) -> TLineTrajectory:
     """Simulate the circuit of :func:`~circuits.realize.tline_trainer` (one instance).
 
     The arguments are those of :func:`simulate_tline_batch` for a single network and scalar rates:
     ``td`` in s, ``learning_rate`` and ``leak_rate`` in 1/s, ``inertia_rate`` in 1/s^2, ``friction_rate``
-    in 1/s; ``steps_per_td`` RK4 steps per line delay (default 1, fourth order).
+    in 1/s; ``steps_per_td`` RK4 steps per line delay (default 1, fourth order); ``record_waves`` False leaves
+    ``a`` and ``s`` empty (parameters and loss only).
 
     Returns
     -------
@@ -376,7 +385,7 @@ def simulate_tline_trainer(net: Network, x, y, loss: str = "mse", beta: float = 
     if not isinstance(net, Network):
         raise ConfigurationError(f"net must be a substrate Network, got {type(net).__name__}")
     return simulate_tline_batch(net, x, y, loss, beta, td, t_stop, steps_per_td, learning_rate, leak_rate,
-                                record_every, inertia_rate, friction_rate).instance(0)
+                                record_every, inertia_rate, friction_rate, record_waves).instance(0)
 
 
 # --- the lumped dyadic RC trainer -------------------------------------------------------------------

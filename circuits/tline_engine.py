@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .junctions import costs_at, field_at, field_scratch, mean_efforts, replicate
+from .junctions import costs_at, field_scratch, port_field
 
 __all__ = ["run_tline"]
 
@@ -190,6 +190,12 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
         flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
         last, n_last = table[table.shape[0] - 1, 3], table[table.shape[0] - 1, 1]
         left_done = True  # t = 0: the left limit (lines at rest, sources off) stays zero
+        # has_left[s]: ring slot s holds a left limit of its own (else the left limit is its right limit, not
+        # copied); the lines start at rest, so every slot's zero left limit is exact
+        has_left = np.ones(steps_per_td, dtype=np.bool_)
+        # the last arrivals that can jump: sources switch on at t = 0, the fronts reach the loss port after
+        # L delays and junction 1 after 2L; later every emission is continuous (the scan would find nothing)
+        horizon = (2 * table.shape[0] + 2) * steps_per_td
         for m in range(steps + 1):
             slot, following = m % steps_per_td, (m + 1) % steps_per_td
             # one call site of the field (compact code): stages 0-3 of RK4, the midpoint emission (4) and,
@@ -204,31 +210,31 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
                             code = m + 1
                     if code >= 0:
                         break
-                    left_done = _jumps(ring_f, following) or _jumps(ring_b, following)
+                    left_done = m + 1 <= horizon and has_left[following] and (_jumps(ring_f, following)
+                                                                              or _jumps(ring_b, following))
                     if not left_done:
                         break
                 else:
                     _combine_row(flat_state, h, _TABLEAU, stage, flat_ks, flat_trial)
                 # arrivals: right limits at t_m - td (stage 0), midpoints (1, 2, 4), left limits at t_{m+1} - td (3, 5)
                 source = slot if stage in (0, 1, 2, _MIDPOINT) else following
-                kind = RIGHT if stage == 0 else (LEFT if stage in (3, _STEP) else MID)
+                kind = RIGHT if stage == 0 else (MID if stage in (1, 2, _MIDPOINT) else (LEFT if has_left[following]
+                                                                                          else RIGHT))
                 with_effort = moving and stage < 4
-                replicate(trial, n_params, batch, theta)
-                field_at(table, activations, loss_code, beta, theta, x, target, ring_f, ring_b, source, kind, emit_f,
-                         emit_b, effort, with_effort, scratch)
+                # the emissions of stages 1-3 are not kept: those evaluations need only the efforts
+                with_emission = stage == 0 or not with_effort
+                port_field(table, activations, loss_code, beta, trial, x, target, ring_f, ring_b, source, kind, emit_f,
+                           emit_b, port_effort, with_effort, with_emission, theta, effort, scratch)
                 if stage == 0:
                     if m % record_every == 0:
                         _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, m // record_every,
                                 start, record_params, record_loss, record_a, record_s, record_waves)
-                    if not left_done:  # no jump at t_m: the left limit is the right limit
-                        _store(emit_f, ring_f, slot, LEFT)
-                        _store(emit_b, ring_b, slot, LEFT)
+                    has_left[slot] = left_done  # else no jump at t_m: the left limit is the right limit
                     _store(emit_f, ring_f, slot, RIGHT)
                     _store(emit_b, ring_b, slot, RIGHT)
                     if m == steps or not moving:
                         break
                 if with_effort:
-                    mean_efforts(effort, n_params, batch, port_effort)
                     _port_laws(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage)
                 else:  # store the emission where the arrivals it used were (they are not needed again)
                     _store(emit_f, ring_f, source, kind)

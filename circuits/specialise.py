@@ -1,0 +1,275 @@
+"""Kernels specialised to one network architecture: the junction field written out as straight-line code.
+
+The generic junction field (:func:`circuits.junctions.field_at`) walks the layers with loops over the
+neurons and, innermost, the lanes: every loop streams its rows through memory, and on a small network
+(the XOR trainer's 2-3-1 has 13 parameters) the loop set-ups and the stores of pre-activations, values
+and sensitivities are most of its time. For one architecture the neuron and layer loops can be
+unrolled, with the lane loop outermost: a lane's pre-activations, values and sensitivities stay in
+registers, every load of a parameter, wave or sample is made once, and the compiler vectorises the
+whole straight-line body across lanes.
+
+:func:`specialised` writes that field as Python source from a :class:`~circuits.junctions.Layout`
+and re-compiles a kernel (for instance :func:`circuits.tline_engine.run_tline`) from its own source
+text in a generated module where ``field_at`` is the specialised field. There is one source of each
+kernel, and each element of the junction map stays defined once: the activations are
+:func:`circuits.junctions.activation`, called with their layer's constant code; the generated code
+is the dense layers' data flow, in the generic field's order of operations (the results agree to
+rounding, tested). The module goes to a per-user cache directory under a name that hashes its text
+and the sources it compiles in, so numba's on-disk cache (``cache=True``) compiles each architecture
+once per machine and a changed package never loads a stale kernel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+
+import numba
+from numba.core import cpu, registry
+
+from substrate.errors import ConfigurationError
+
+from . import junctions
+
+__all__ = ["specialised", "field_source", "noalias_njit", "SPECIALISE_LIMIT", "kernel_directory"]
+
+#: architectures with more scalar parameters than this keep the generic field (the straight-line body grows
+#: with the parameter count, and its compile time with it; long layers vectorise well in the generic loops)
+SPECIALISE_LIMIT = 64
+
+_MODULES: dict = {}  # (kernel, architecture) -> compiled kernel of this process
+
+
+def kernel_directory() -> str:
+    """Directory of the generated kernel modules: ``$SUBSTRATE_KERNEL_DIR``, else the user cache
+    (``$XDG_CACHE_HOME/substrate/kernels`` or ``~/.cache/substrate/kernels``), else a temporary directory."""
+    chosen = os.environ.get("SUBSTRATE_KERNEL_DIR")
+    if chosen:
+        candidates = [chosen]
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        candidates = [os.path.join(cache, "substrate", "kernels"),
+                      os.path.join(tempfile.gettempdir(), f"substrate-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}")]
+    for directory in candidates:
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(directory, os.W_OK):
+            return directory
+    raise ConfigurationError(f"no writable directory for the generated kernels among {candidates}; "
+                             "set SUBSTRATE_KERNEL_DIR to one")
+
+
+def field_source(layout, loss_code: int) -> str:
+    """Source of ``port_field`` specialised to ``layout`` and the loss port ``loss_code``.
+
+    Same signature and results as :func:`circuits.junctions.port_field` (``table``, ``activations``,
+    ``loss_code`` and the work arrays ``theta`` and ``scratch`` are accepted and ignored: the architecture
+    is in the code, and a lane's intermediate values stay in registers). Lane ``c = n I + p`` reads
+    instance ``p``'s parameters from ``state``; the loop over the instances is innermost (the compiler
+    vectorises it) and adds each lane's effort to ``port_effort`` (``0 + e_0 + e_1 + ...``, each term a
+    fused multiply-add, then divided by the batch; the generic field rounds each product first, so the two
+    differ in the last bits). One instance (``I = 1``) has its own loop over the samples, its parameters
+    loaded once, with the same arithmetic in the same order: results do not depend on how instances are
+    blocked. Evaluations without ``with_emission`` skip the emissions.
+    """
+    table = [tuple(int(v) for v in row) for row in layout.table]
+    codes = [int(c) for c in layout.activations]
+    P = layout.n_params
+
+    def body(with_effort: bool, with_emission: bool, single: bool) -> list[str]:
+        """One lane ``c``'s statements (``single``: parameters in locals ``s{q}``, efforts per lane)."""
+        lines = [] if single else ["c = n * instances + p"]
+
+        def param(q):
+            return f"s{q}" if single else f"state[{q}, p]"
+
+        def add_effort(q, value):
+            return f"port_effort[{q}, {0 if single else 'p'}] += {value}"
+
+        def arrival(store, row):
+            return f"{store}[slot, kind, {row}, c]"
+
+        if with_effort:
+            lines.append("inv_beta = 1.0 / beta[c]")
+        inputs = [f"x[{j}, c]" for j in range(table[0][0])]
+        for k, (n_in, n_out, w0, node) in enumerate(table):
+            b0 = w0 + n_out * n_in
+            before = table[k - 1][3] if k > 0 else 0
+            if k > 0:
+                lines += [f"in{k}_{j} = {arrival('arrive_f', before + j)}" for j in range(n_in)]
+                inputs = [f"in{k}_{j}" for j in range(n_in)]
+            for i in range(n_out):
+                terms = "".join(f" + {param(w0 + i * n_in + j)} * {inputs[j]}" for j in range(1, n_in))
+                # z = (b + w_0 x_0) + w_1 x_1 + ...: the generic field's order
+                lines.append(f"z{k}_{i} = {param(b0 + i)} + {param(w0 + i * n_in)} * {inputs[0]}" + terms)
+                lines.append(f"value{k}_{i}, slope{k}_{i} = activation({codes[k]}, z{k}_{i})")
+                if with_emission:
+                    lines.append(f"emit_f[{node + i}, c] = value{k}_{i}")
+                lines.append(f"delta{k}_{i} = slope{k}_{i} * {arrival('arrive_b', node + i)}")
+                if with_effort:
+                    lines.append(f"scale{k}_{i} = delta{k}_{i} * inv_beta")
+                    lines.append(add_effort(b0 + i, f"scale{k}_{i}"))
+                    lines += [add_effort(w0 + i * n_in + j, f"scale{k}_{i} * {inputs[j]}") for j in range(n_in)]
+            if k > 0 and with_emission:
+                for j in range(n_in):
+                    terms = "".join(f" + {param(w0 + i * n_in + j)} * delta{k}_{i}" for i in range(1, n_out))
+                    lines.append(f"emit_b[{before + j}, c] = {param(w0 + j)} * delta{k}_0" + terms)
+        if not with_emission:
+            return lines
+        n_last, last = table[-1][1], table[-1][3]
+        if loss_code == junctions.LOSS_CODES["mse"]:
+            lines += [f"emit_b[{last + i}, c] = beta[c] * ({arrival('arrive_f', last + i)} - target[{i}, c])"
+                      for i in range(n_last)]
+        else:  # softmax of the arriving outputs, as the generic field: shift by the lane's maximum
+            lines += [f"out_{i} = {arrival('arrive_f', last + i)}" for i in range(n_last)]
+            lines.append("top = out_0")
+            lines += [f"top = max(top, out_{i})" for i in range(1, n_last)]
+            lines.append("total = 0.0")
+            lines += [f"total += np.exp(out_{i} - top)" for i in range(n_last)]
+            lines += [f"emit_b[{last + i}, c] = beta[c] * (np.exp(out_{i} - top) / total - target[{i}, c])"
+                      for i in range(n_last)]
+        return lines
+
+    def lanes(with_effort: bool, with_emission: bool, single: bool) -> list[str]:
+        pad = " " * 8
+        if single:  # the instance loop's arithmetic, in the same order (results do not depend on the blocking)
+            zero = [f"{pad}for q in range({P}):", f"{pad}    port_effort[q, 0] = 0.0"]
+            mean = [f"{pad}for q in range({P}):", f"{pad}    port_effort[q, 0] /= batch"]
+            return [*(f"{pad}s{q} = state[{q}, 0]" for q in range(P)), *(zero if with_effort else []),
+                    f"{pad}for c in range(batch):",
+                    *(pad + "    " + line for line in body(with_effort, with_emission, True)),
+                    *(mean if with_effort else [])]
+        zero = [f"{pad}for q in range({P}):", f"{pad}    for p in range(instances):",
+                f"{pad}        port_effort[q, p] = 0.0"]
+        mean = [f"{pad}for q in range({P}):", f"{pad}    for p in range(instances):",
+                f"{pad}        port_effort[q, p] /= batch"]
+        return [*(zero if with_effort else []), f"{pad}for n in range(batch):", f"{pad}    for p in range(instances):",
+                *(pad + " " * 8 + line for line in body(with_effort, with_emission, False)),
+                *(mean if with_effort else [])]
+
+    source = [
+        '@noalias_njit(cache=True, error_model="numpy", fastmath={"contract"})',
+        "def port_field(table, activations, loss_code, beta, state, x, target, arrive_f, arrive_b, slot, kind,",
+        "               emit_f, emit_b, port_effort, with_effort, with_emission, theta, effort, scratch):",
+        f'    """The port field of the {"-".join(map(str, layout.sizes))} network ({", ".join(layout.names)}; loss '
+        f'code {loss_code}), one lane at a time."""',
+        "    instances = state.shape[1]",
+        "    batch = x.shape[1] // instances",
+    ]
+    branch = "if"
+    for single in (True, False):
+        for with_effort, with_emission in ((True, True), (True, False), (False, True)):
+            condition = " and ".join(["instances == 1"] * single + ["with_effort"] * with_effort
+                                     + ["with_emission"] * (with_effort and with_emission)
+                                     + ["not with_effort"] * (not with_effort))
+            source += [f"    {branch} {condition}:", *lanes(with_effort, with_emission, single)]
+            branch = "elif"
+    return "\n".join(source) + "\n"
+
+
+class _NoAliasOptions(cpu.CPUTargetOptions):
+    """CPU options that mark every array argument ``noalias`` (the arguments never share memory)."""
+
+    def finalize(self, flags, options):
+        super().finalize(flags, options)
+        flags.noalias = True
+
+
+class _NoAliasTarget(registry.CPUTarget):
+    """The CPU target (its typing and target contexts) with :class:`_NoAliasOptions`."""
+
+    options = _NoAliasOptions
+
+    @property
+    def target_context(self):
+        return registry.cpu_target.target_context
+
+    @property
+    def typing_context(self):
+        return registry.cpu_target.typing_context
+
+
+class _NoAliasDispatcher(registry.CPUDispatcher):
+    targetdescr = _NoAliasTarget("cpu")
+
+
+def noalias_njit(cache: bool = False, **options):
+    """``numba.njit`` for a function whose array arguments never overlap, so the compiler may say so.
+
+    Without it, a loop that reads and writes many arrays is not vectorised: LLVM would need a runtime
+    overlap check per pair of rows (hundreds for the fused field), above its limit. The caller must pass
+    distinct arrays (the kernels here allocate each one).
+    """
+    def wrap(function):
+        dispatcher = _NoAliasDispatcher(py_func=function, locals={}, targetoptions=dict(nopython=True, **options))
+        if cache:
+            dispatcher.enable_caching()
+        return dispatcher
+    return wrap
+
+
+def specialised(kernel, layout, loss_code: int):
+    """``kernel`` (a numba dispatcher calling ``port_field``) compiled against the field specialised to ``layout``.
+
+    Parameters
+    ----------
+    kernel : numba dispatcher
+        A kernel whose module-level name ``port_field`` refers to :func:`circuits.junctions.port_field`.
+    layout : Layout
+        The architecture; at most :data:`SPECIALISE_LIMIT` scalar parameters.
+    loss_code : int
+        :data:`circuits.junctions.LOSS_CODES` value of the loss port.
+
+    Returns
+    -------
+    numba dispatcher
+        Same signature and results as ``kernel``.
+    """
+    if layout.n_params > SPECIALISE_LIMIT:
+        raise ConfigurationError(f"the network has {layout.n_params} parameters; architectures up to "
+                                 f"SPECIALISE_LIMIT = {SPECIALISE_LIMIT} are specialised")
+    if loss_code not in junctions.LOSS_CODES.values():
+        raise ConfigurationError(f"loss_code = {loss_code!r}; valid: {sorted(junctions.LOSS_CODES.values())}")
+    key = (kernel.py_func.__module__, kernel.py_func.__name__, tuple(map(tuple, layout.table.tolist())),
+           tuple(layout.activations.tolist()), loss_code)
+    compiled = _MODULES.get(key)
+    if compiled is None:
+        compiled = _MODULES[key] = _load(kernel, layout, loss_code)
+    return compiled
+
+
+def _load(kernel, layout, loss_code: int):
+    """Generate, write (atomically) and import the module holding the specialised ``kernel``."""
+    function = kernel.py_func
+    home = sys.modules[function.__module__]
+    names = sorted(name for name in function.__code__.co_names
+                   if name in vars(home) and name not in ("port_field", "np", "njit"))
+    header = ["from __future__ import annotations", "import numpy as np", "from numba import njit",
+              "from circuits.junctions import activation", "from circuits.specialise import noalias_njit",
+              f"from {function.__module__} import {', '.join(names)}" if names else ""]
+    text = "\n".join(header) + "\n\n\n" + field_source(layout, loss_code) + "\n\n" + inspect.getsource(function)
+    # the name hashes the text and every source compiled into it (inlined helpers are not in numba's cache check)
+    digest = hashlib.sha256(text.encode())
+    for module in (home, junctions):
+        with open(module.__file__, "rb") as handle:
+            digest.update(handle.read())
+    digest.update(numba.__version__.encode())
+    name = f"{function.__name__}_{digest.hexdigest()[:20]}"
+    directory = kernel_directory()
+    path = os.path.join(directory, name + ".py")
+    if not os.path.exists(path):
+        handle, partial = tempfile.mkstemp(dir=directory, suffix=".partial")
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(partial, path)
+    spec = importlib.util.spec_from_file_location(f"_substrate_kernel_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # numba's disk cache re-imports a kernel's module by name when it loads
+    spec.loader.exec_module(module)
+    return getattr(module, function.__name__)
