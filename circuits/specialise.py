@@ -72,11 +72,10 @@ def field_source(layout, loss_code: int) -> str:
     ``loss_code`` and the work arrays ``theta`` and ``scratch`` are accepted and ignored: the architecture
     is in the code, and a lane's intermediate values stay in registers). Lane ``c = n I + p`` reads
     instance ``p``'s parameters from ``state``; the loop over the instances is innermost (the compiler
-    vectorises it) and adds each lane's effort to ``port_effort`` (``0 + e_0 + e_1 + ...``, each term a
-    fused multiply-add, then divided by the batch; the generic field rounds each product first, so the two
-    differ in the last bits). One instance (``I = 1``) has its own loop over the samples, its parameters
-    loaded once, with the same arithmetic in the same order: results do not depend on how instances are
-    blocked. Evaluations without ``with_emission`` skip the emissions.
+    vectorises it) and writes each lane's effort terms to ``effort``, averaged over the samples by
+    :func:`circuits.junctions.mean_efforts` as in the generic field. One instance (``I = 1``) has its own
+    loop over the samples (vectorised across them), its parameters loaded once. Evaluations without
+    ``with_emission`` skip the emissions.
     """
     table = [tuple(int(v) for v in row) for row in layout.table]
     codes = [int(c) for c in layout.activations]
@@ -90,7 +89,7 @@ def field_source(layout, loss_code: int) -> str:
             return f"s{q}" if single else f"state[{q}, p]"
 
         def add_effort(q, value):
-            return f"port_effort[{q}, {0 if single else 'p'}] += {value}"
+            return f"effort[{q}, c] = {value}"
 
         def arrival(store, row):
             return f"{store}[slot, kind, {row}, c]"
@@ -138,20 +137,14 @@ def field_source(layout, loss_code: int) -> str:
 
     def lanes(with_effort: bool, with_emission: bool, single: bool) -> list[str]:
         pad = " " * 8
-        if single:  # the instance loop's arithmetic, in the same order (results do not depend on the blocking)
-            zero = [f"{pad}for q in range({P}):", f"{pad}    port_effort[q, 0] = 0.0"]
-            mean = [f"{pad}for q in range({P}):", f"{pad}    port_effort[q, 0] /= batch"]
-            return [*(f"{pad}s{q} = state[{q}, 0]" for q in range(P)), *(zero if with_effort else []),
-                    f"{pad}for c in range(batch):",
-                    *(pad + "    " + line for line in body(with_effort, with_emission, True)),
-                    *(mean if with_effort else [])]
-        zero = [f"{pad}for q in range({P}):", f"{pad}    for p in range(instances):",
-                f"{pad}        port_effort[q, p] = 0.0"]
-        mean = [f"{pad}for q in range({P}):", f"{pad}    for p in range(instances):",
-                f"{pad}        port_effort[q, p] /= batch"]
-        return [*(zero if with_effort else []), f"{pad}for n in range(batch):", f"{pad}    for p in range(instances):",
-                *(pad + " " * 8 + line for line in body(with_effort, with_emission, False)),
-                *(mean if with_effort else [])]
+        # each lane's effort terms to ``effort``, then the generic batch mean: the same arithmetic as the
+        # generic field in the same order, so results do not depend on the path or on how instances are blocked
+        mean = [f"{pad}mean_efforts(effort, {P}, batch, port_effort)"] if with_effort else []
+        if single:
+            return [*(f"{pad}s{q} = state[{q}, 0]" for q in range(P)), f"{pad}for c in range(batch):",
+                    *(pad + "    " + line for line in body(with_effort, with_emission, True)), *mean]
+        return [f"{pad}for n in range(batch):", f"{pad}    for p in range(instances):",
+                *(pad + " " * 8 + line for line in body(with_effort, with_emission, False)), *mean]
 
     source = [
         '@noalias_njit(cache=True, error_model="numpy", fastmath={"contract"})',
@@ -251,7 +244,7 @@ def _load(kernel, layout, loss_code: int):
     names = sorted(name for name in function.__code__.co_names
                    if name in vars(home) and name not in ("port_field", "np", "njit"))
     header = ["from __future__ import annotations", "import numpy as np", "from numba import njit",
-              "from circuits.junctions import activation", "from circuits.specialise import noalias_njit",
+              "from circuits.junctions import activation, mean_efforts", "from circuits.specialise import noalias_njit",
               f"from {function.__module__} import {', '.join(names)}" if names else ""]
     text = "\n".join(header) + "\n\n\n" + field_source(layout, loss_code) + "\n\n" + inspect.getsource(function)
     # the name hashes the text and every source compiled into it (inlined helpers are not in numba's cache check)
