@@ -122,15 +122,16 @@ def run(quick: bool = False) -> dict:
                f"circuit, at 1e-2 (ngspice default tolerances, {steps_per_td} steps per delay) {coarse_row['ratio']:.0f}; "
                f"error of each parameter's range: native {native_error:.2g}, ngspice {exported_error:.2g}; "
                f"kernel compile {compile_time:.1f} s once per machine and architecture")
-    explanation = ("Each RK4 step per line delay needs five junction-field evaluations (four stages and the midpoint "
-                   "emission the next delay reads). The kernel is specialised to the 2-3-1 architecture (circuits.specialise: "
-                   "the field as straight-line code over the lanes, vectorised with its arrays marked noalias; stages 2-4 "
-                   "skip the emissions). One circuit (4 sample lanes): about 0.15 ms in the kernel, of which the field is "
-                   "about a third and the stage bookkeeping (RK4 combinations, port laws, ring stores, records) the rest, "
-                   "plus about 40 us of Python per call. In a batch about 12 ns per lane and evaluation in all: the field "
-                   "about 7 (three tanh per lane, one division each), the bookkeeping about 3.5, the parameter records (every "
-                   "step, 13 x 1024 values) about 1.5. 10,000x needs 30 % less per circuit than measured; 512-bit vectors did "
-                   "not change it, sample lanes written out per instance were slower (register spills).")
+    explanation = ('Each RK4 step per line delay needs five junction-field evaluations (four stages and the midpoint '
+                   'emission the next delay reads). The kernel is specialised to the 2-3-1 architecture '
+                   '(circuits.specialise: the field as straight-line code over the lanes, vectorised with its arrays '
+                   'marked noalias; stages 2-4 skip the emissions). One circuit (4 sample lanes): about 0.15 ms in the '
+                   'kernel, most of it the stage bookkeeping (RK4 combinations, port laws, ring stores, records) rather '
+                   'than the field, plus about 40 us of Python per call. In a batch about 15 ns per lane and evaluation '
+                   'in all (36 us per circuit): of 33 ms per 1024 circuits, about 9.5 ms are the tanh (three per lane, '
+                   'one division each), 3.6 ms the parameter records (every step, 13 x 1024 values) and about 10 ms the '
+                   'bookkeeping. 10,000x needs 36 % less time per circuit; 512-bit vectors did not change it, sample '
+                   'lanes written out per instance were slower (register spills).')
     return {"name": NAME, "rows": rows, "compile_seconds": compile_time, "summary": summary, "explanation": explanation,
             "compile_measured_in": f"{time.perf_counter() - start:.1f} s (fresh process, empty cache)",
             "reference": "native engine, 16 RK4 steps per delay", "reference_final_loss": loss_reference,
