@@ -308,8 +308,9 @@ def port_field(table, activations, loss_code, beta, state, x, target, arrive_f, 
     :func:`replicate` of ``state`` (``(>= P, I)``) into ``theta`` (``(P, C)``), :func:`field_at` and, when
     ``with_effort``, :func:`mean_efforts` into ``port_effort`` (``(P, I)``); ``theta``, ``effort`` and
     ``scratch`` are work space. ``with_emission`` False says the caller does not read ``emit_f``,
-    ``emit_b`` (a specialised field skips them; this one writes them regardless). The unit a kernel specialised to one architecture replaces
-    (:mod:`circuits.specialise` generates the same map as one straight-line loop over the lanes).
+    ``emit_b`` (a specialised field skips them; this one writes them regardless). The unit a kernel
+    specialised to one architecture replaces (:mod:`circuits.specialise` generates the same map as one
+    straight-line loop over the lanes).
     """
     n_params, batch = port_effort.shape[0], x.shape[1] // state.shape[1]
     replicate(state, n_params, batch, theta)

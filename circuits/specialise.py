@@ -10,7 +10,7 @@ whole straight-line body across lanes.
 
 :func:`specialised` writes that field as Python source from a :class:`~circuits.junctions.Layout`
 and re-compiles a kernel (for instance :func:`circuits.tline_engine.run_tline`) from its own source
-text in a generated module where ``field_at`` is the specialised field. There is one source of each
+text in a generated module where ``port_field`` is the specialised field. There is one source of each
 kernel, and each element of the junction map stays defined once: the activations are
 :func:`circuits.junctions.activation`, called with their layer's constant code; the generated code
 is the dense layers' data flow, in the generic field's order of operations (the results agree to
@@ -88,9 +88,6 @@ def field_source(layout, loss_code: int) -> str:
         def param(q):
             return f"s{q}" if single else f"state[{q}, p]"
 
-        def add_effort(q, value):
-            return f"effort[{q}, c] = {value}"
-
         def arrival(store, row):
             return f"{store}[slot, kind, {row}, c]"
 
@@ -113,8 +110,8 @@ def field_source(layout, loss_code: int) -> str:
                 lines.append(f"delta{k}_{i} = slope{k}_{i} * {arrival('arrive_b', node + i)}")
                 if with_effort:
                     lines.append(f"scale{k}_{i} = delta{k}_{i} * inv_beta")
-                    lines.append(add_effort(b0 + i, f"scale{k}_{i}"))
-                    lines += [add_effort(w0 + i * n_in + j, f"scale{k}_{i} * {inputs[j]}") for j in range(n_in)]
+                    lines.append(f"effort[{b0 + i}, c] = scale{k}_{i}")
+                    lines += [f"effort[{w0 + i * n_in + j}, c] = scale{k}_{i} * {inputs[j]}" for j in range(n_in)]
             if k > 0 and with_emission:
                 for j in range(n_in):
                     terms = "".join(f" + {param(w0 + i * n_in + j)} * delta{k}_{i}" for i in range(1, n_out))
