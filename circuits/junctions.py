@@ -32,8 +32,8 @@ from numba import njit
 
 from substrate.errors import ConfigurationError
 
-__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "Layout", "activation", "junction_field", "field_at", "port_field", "field_scratch", "replicate", "mean_efforts",
-           "batch_cost", "costs_at", "tanh"]
+__all__ = ["ACTIVATION_CODES", "LOSS_CODES", "Layout", "activation", "junction_field", "field_at", "port_field",
+           "field_scratch", "replicate", "mean_efforts", "batch_cost", "costs_at", "tanh", "tanh_fraction", "squash"]
 
 ACTIVATION_CODES = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "softplus": 4}
 LOSS_CODES = {"mse": 0, "cross_entropy": 1}
@@ -118,15 +118,16 @@ _EXPM1_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
-def tanh(z):
-    """``tanh(z)`` in plain arithmetic, so loops calling it vectorise without a vector math library.
+def tanh_fraction(z):
+    """``(numerator, denominator)`` with ``tanh(z) = numerator / denominator``, the division left to the caller.
 
     ``tanh(z) = sign(z) expm1(u) / (expm1(u) + 2)`` with ``u = 2 |z|`` clamped to ``u <= 40`` (beyond,
     tanh is 1 to double precision) and ``expm1(u) = 2^n (expm1(r) + 1) - 1``, ``u = n ln 2 + r``,
     ``|r| <= ln(2)/2``, ``expm1(r)`` by its Taylor series to degree 13 (truncation below 1e-17; Horner
     steps contracted to fused multiply-adds). ``u >= 0``, so ``n >= 0``: ``2^n`` is an exact integer
-    power (no reciprocal) and nothing cancels; the result is within a few ulp of ``numpy.tanh``
-    everywhere (tested). One division per value: the loops calling it run at about 1 ns per value.
+    power (no reciprocal) and nothing cancels. The denominator lies in ``[2, 2.4e17]``, so the
+    denominators of up to 17 values multiply without overflow (one reciprocal for a layer:
+    :mod:`circuits.specialise`).
     """
     u = min(2.0 * abs(z), 40.0)
     n = np.floor(u * _LOG2E + 0.5)
@@ -136,8 +137,26 @@ def tanh(z):
         q = q * r + c
     power = np.float64(np.int64(1) << np.int64(n))
     expm1 = power * (r + r * r * q) + (power - 1.0)
-    t = expm1 / (expm1 + 2.0)
-    return t if z >= 0.0 else -t
+    return (expm1 if z >= 0.0 else -expm1), expm1 + 2.0
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def tanh(z):
+    """``tanh(z)`` in plain arithmetic (:func:`tanh_fraction`), so loops calling it vectorise without a vector
+    math library; within a few ulp of ``numpy.tanh`` everywhere (tested). One division per value: the
+    loops calling it run at about 1 ns per value."""
+    numerator, denominator = tanh_fraction(z)
+    return numerator / denominator
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def squash(code, t):
+    """``(f(z), f'(z))`` of the tanh-family activations from ``t = tanh(z)`` (``code`` 1, tanh) or
+    ``t = tanh(z / 2)`` (``code`` 2, the logistic function ``(1 + tanh(z/2)) / 2``)."""
+    if code == 1:
+        return t, 1.0 - t * t
+    v = 0.5 * (1.0 + t)
+    return v, v * (1.0 - v)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
@@ -151,11 +170,9 @@ def activation(code, z):
     if code == 0:
         return z, 1.0
     if code == 1:
-        v = tanh(z)
-        return v, 1.0 - v * v
+        return squash(1, tanh(z))
     if code == 2:
-        v = 0.5 * (1.0 + tanh(0.5 * z))
-        return v, v * (1.0 - v)
+        return squash(2, tanh(0.5 * z))
     if code == 3:
         return (z, 1.0) if z > 0.0 else (0.0, 0.0)
     return max(z, 0.0) + np.log1p(np.exp(-abs(z))), 0.5 * (1.0 + tanh(0.5 * z))
@@ -397,17 +414,18 @@ def costs_at(loss_code, waves, slot, kind, row, n_last, target, batch, out, r, o
     """
     instances = waves.shape[3] // batch
     for p in range(instances):
-        out[r, offset + p] = 0.0
+        out[r, np.uint64(offset + p)] = 0.0  # unsigned: no wrap-around of negative indices (a contiguous loop)
     # lane c = n I + p: loops over the samples n, then the instances p (contiguous, vectorised for mse)
     for n in range(batch):
         if loss_code == 0:
             for i in range(n_last):
                 for p in range(instances):
                     d = waves[slot, kind, row + i, n * instances + p] - target[i, n * instances + p]
-                    out[r, offset + p] += 0.5 * d * d / batch
+                    out[r, np.uint64(offset + p)] += 0.5 * d * d / batch
         else:
             for p in range(instances):
-                out[r, offset + p] += lane_cost(loss_code, waves, slot, kind, row, n_last, target, n * instances + p) / batch
+                out[r, np.uint64(offset + p)] += lane_cost(loss_code, waves, slot, kind, row, n_last, target,
+                                                           n * instances + p) / batch
 
 
 @njit(cache=True, error_model="numpy")

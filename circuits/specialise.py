@@ -41,6 +41,10 @@ __all__ = ["specialised", "field_source", "noalias_njit", "SPECIALISE_LIMIT", "k
 #: with the parameter count, and its compile time with it; long layers vectorise well in the generic loops)
 SPECIALISE_LIMIT = 64
 
+#: batches up to this many samples are written out per instance (the samples' chains side by side in one
+#: iteration over the instances); larger batches loop over the samples
+UNROLL_LIMIT = 8
+
 _MODULES: dict = {}  # (kernel, architecture) -> compiled kernel of this process
 
 
@@ -65,7 +69,7 @@ def kernel_directory() -> str:
                              "set SUBSTRATE_KERNEL_DIR to one")
 
 
-def field_source(layout, loss_code: int) -> str:
+def field_source(layout, loss_code: int, batch: int | None = None) -> str:
     """Source of ``port_field`` specialised to ``layout`` and the loss port ``loss_code``.
 
     Same signature and results as :func:`circuits.junctions.port_field` (``table``, ``activations``,
@@ -80,19 +84,45 @@ def field_source(layout, loss_code: int) -> str:
     table = [tuple(int(v) for v in row) for row in layout.table]
     codes = [int(c) for c in layout.activations]
     P = layout.n_params
+    unrolled = batch if batch is not None and batch <= UNROLL_LIMIT else None
 
-    def body(with_effort: bool, with_emission: bool, single: bool) -> list[str]:
-        """One lane ``c``'s statements (``single``: parameters in locals ``s{q}``, efforts per lane)."""
-        lines = [] if single else ["c = n * instances + p"]
+    def activations(k: int, code: int, width: int) -> list[str]:
+        """``value{k}_{i}, slope{k}_{i}`` of layer ``k``. A tanh or logistic layer shares one division among
+        up to 8 neurons (each tanh is a fraction, :func:`circuits.junctions.tanh_fraction`; the reciprocal of
+        the denominators' product gives every quotient by multiplications, Montgomery's batch inversion):
+        the division is the slowest vector operation in the field. Other layers: ``activation``."""
+        if code not in (1, 2) or width == 1:
+            return [f"value{k}_{i}, slope{k}_{i} = activation({code}, z{k}_{i})" for i in range(width)]
+        half = "" if code == 1 else "0.5 * "
+        lines = [f"num{k}_{i}, den{k}_{i} = tanh_fraction({half}z{k}_{i})" for i in range(width)]
+        for first in range(0, width, 8):
+            group = list(range(first, min(first + 8, width)))
+            lines.append(f"prod{k}_{group[0]} = den{k}_{group[0]}")
+            lines += [f"prod{k}_{i} = prod{k}_{i - 1} * den{k}_{i}" for i in group[1:]]
+            lines.append(f"inv{k} = 1.0 / prod{k}_{group[-1]}")
+            for i in reversed(group[1:]):  # inv{k} holds 1 / (den_first ... den_i)
+                lines.append(f"t{k}_{i} = num{k}_{i} * (prod{k}_{i - 1} * inv{k})")
+                lines.append(f"inv{k} = inv{k} * den{k}_{i}")
+            lines.append(f"t{k}_{group[0]} = num{k}_{group[0]} * inv{k}")
+        lines += [f"value{k}_{i}, slope{k}_{i} = squash({code}, t{k}_{i})" for i in range(width)]
+        return lines
+
+    def body(with_effort: bool, with_emission: bool, mode: str) -> list[str]:
+        """One lane ``c``'s statements. ``mode`` "single": one instance, parameters in locals ``s{q}``,
+        effort terms per lane; "loop": instance ``p`` of lane ``c = n I + p``, effort terms summed in place;
+        "unrolled": parameters in locals, effort terms summed in locals ``e{q}``."""
+        lines = ["c = n * instances + p"] if mode == "loop" else []
 
         def param(q):
-            return f"s{q}" if single else f"state[{q}, p]"
+            return f"state[{q}, p]" if mode == "loop" else f"s{q}"
+
+        def effort_term(q, term):
+            return {"single": f"effort[{q}, c] = {term}", "loop": f"port_effort[{q}, p] += {term}",
+                    "unrolled": f"e{q} += {term}"}[mode]
 
         def arrival(store, row):
             return f"{store}[slot, kind, {row}, c]"
 
-        if with_effort:
-            lines.append("inv_beta = 1.0 / beta[c]")
         inputs = [f"x[{j}, c]" for j in range(table[0][0])]
         for k, (n_in, n_out, w0, node) in enumerate(table):
             b0 = w0 + n_out * n_in
@@ -104,14 +134,14 @@ def field_source(layout, loss_code: int) -> str:
                 terms = "".join(f" + {param(w0 + i * n_in + j)} * {inputs[j]}" for j in range(1, n_in))
                 # z = (b + w_0 x_0) + w_1 x_1 + ...: the generic field's order
                 lines.append(f"z{k}_{i} = {param(b0 + i)} + {param(w0 + i * n_in)} * {inputs[0]}" + terms)
-                lines.append(f"value{k}_{i}, slope{k}_{i} = activation({codes[k]}, z{k}_{i})")
+            lines += activations(k, codes[k], n_out)
+            for i in range(n_out):
                 if with_emission:
                     lines.append(f"emit_f[{node + i}, c] = value{k}_{i}")
                 lines.append(f"delta{k}_{i} = slope{k}_{i} * {arrival('arrive_b', node + i)}")
-                if with_effort:
-                    lines.append(f"scale{k}_{i} = delta{k}_{i} * inv_beta")
-                    lines.append(f"effort[{b0 + i}, c] = scale{k}_{i}")
-                    lines += [f"effort[{w0 + i * n_in + j}, c] = scale{k}_{i} * {inputs[j]}" for j in range(n_in)]
+                if with_effort:  # the terms of the effort beta e = mean_n(delta a_prev); 1/beta applied per instance
+                    lines.append(effort_term(b0 + i, f"delta{k}_{i}"))
+                    lines += [effort_term(w0 + i * n_in + j, f"delta{k}_{i} * {inputs[j]}") for j in range(n_in)]
             if k > 0 and with_emission:
                 for j in range(n_in):
                     terms = "".join(f" + {param(w0 + i * n_in + j)} * delta{k}_{i}" for i in range(1, n_out))
@@ -132,19 +162,42 @@ def field_source(layout, loss_code: int) -> str:
                       for i in range(n_last)]
         return lines
 
-    def lanes(with_effort: bool, with_emission: bool, single: bool) -> list[str]:
+    def lanes(with_effort: bool, with_emission: bool, mode: str) -> list[str]:
         pad = " " * 8
-        # each lane's effort terms to ``effort``, then the generic batch mean: the same arithmetic as the
-        # generic field in the same order, so results do not depend on the path or on how instances are blocked
-        mean = [f"{pad}mean_efforts(effort, {P}, batch, port_effort)"] if with_effort else []
-        if single:
+        # the port effort is the mean over the samples over beta: each instance's terms summed in sample order
+        # from zero, then divided by beta B, the same arithmetic on every path (results do not depend on the
+        # path or on how instances are blocked). One instance: the lanes are its samples, the terms go to
+        # per-lane rows (the loop vectorises over the samples) summed after it. Many instances, the batch
+        # written out: per instance (vectorised over the instances) the parameters loaded once, the samples'
+        # independent chains side by side, the terms summed in registers. Many instances, other batches:
+        # the terms summed in place per instance (no per-lane rows to write and re-read)
+        if mode == "single":
+            mean = [f"{pad}for q in range({P}):", f"{pad}    total = 0.0", f"{pad}    for c in range(batch):",
+                    f"{pad}        total += effort[q, c]", f"{pad}    port_effort[q, 0] = total / (beta[0] * batch)"]
             return [*(f"{pad}s{q} = state[{q}, 0]" for q in range(P)), f"{pad}for c in range(batch):",
-                    *(pad + "    " + line for line in body(with_effort, with_emission, True)), *mean]
-        return [f"{pad}for n in range(batch):", f"{pad}    for p in range(instances):",
-                *(pad + " " * 8 + line for line in body(with_effort, with_emission, False)), *mean]
+                    *(pad + "    " + line for line in body(with_effort, with_emission, mode)),
+                    *(mean if with_effort else [])]
+        if mode == "unrolled":
+            inner = pad + "    "
+            lines = [f"{pad}for p in range(instances):", *(f"{inner}s{q} = state[{q}, p]" for q in range(P))]
+            lines += [f"{inner}e{q} = 0.0" for q in range(P)] if with_effort else []
+            for n in range(unrolled):
+                lines += [f"{inner}c = {n} * instances + p", *(inner + line for line in body(with_effort, with_emission, mode))]
+            if with_effort:
+                lines.append(f"{inner}norm = beta[p] * batch")
+                lines += [f"{inner}port_effort[{q}, p] = e{q} / norm" for q in range(P)]
+            return lines
+        start = [f"{pad}for q in range({P}):", f"{pad}    for p in range(instances):",
+                 f"{pad}        port_effort[q, p] = 0.0"]
+        mean = [f"{pad}for q in range({P}):", f"{pad}    for p in range(instances):",
+                f"{pad}        port_effort[q, p] = port_effort[q, p] / (beta[p] * batch)"]
+        return [*(start if with_effort else []), f"{pad}for n in range(batch):", f"{pad}    for p in range(instances):",
+                *(pad + " " * 8 + line for line in body(with_effort, with_emission, mode)),
+                *(mean if with_effort else [])]
 
     source = [
-        '@noalias_njit(cache=True, error_model="numpy", fastmath={"contract"})',
+        # no contraction to fused multiply-adds: the in-place sums must round as the per-lane rows do
+        '@noalias_njit(cache=True, error_model="numpy")',
         "def port_field(table, activations, loss_code, beta, state, x, target, arrive_f, arrive_b, slot, kind,",
         "               emit_f, emit_b, port_effort, with_effort, with_emission, theta, effort, scratch):",
         f'    """The port field of the {"-".join(map(str, layout.sizes))} network ({", ".join(layout.names)}; loss '
@@ -153,12 +206,21 @@ def field_source(layout, loss_code: int) -> str:
         "    batch = x.shape[1] // instances",
     ]
     branch = "if"
-    for single in (True, False):
+    for mode in ("single", "unrolled" if unrolled else "loop"):
         for with_effort, with_emission in ((True, True), (True, False), (False, True)):
-            condition = " and ".join(["instances == 1"] * single + ["with_effort"] * with_effort
+            condition = " and ".join(["instances == 1"] * (mode == "single") + ["with_effort"] * with_effort
                                      + ["with_emission"] * (with_effort and with_emission)
                                      + ["not with_effort"] * (not with_effort))
-            source += [f"    {branch} {condition}:", *lanes(with_effort, with_emission, single)]
+            if mode == "unrolled" and with_effort and with_emission:
+                # the written-out samples' emissions are stores to many rows of one array at offsets the compiler
+                # cannot tell apart (it would not vectorise): the efforts written out, the emissions by the loop
+                body_lines = [*lanes(True, False, mode), *lanes(False, True, "loop")]
+            else:
+                body_lines = lanes(with_effort, with_emission, "loop" if mode == "unrolled" and not with_effort else mode)
+            if mode == "unrolled" and with_effort:  # written out for this batch size (the loops take any)
+                body_lines = [f"        if batch != {unrolled}:",
+                              f'            raise ValueError("this field was generated for {unrolled} samples")', *body_lines]
+            source += [f"    {branch} {condition}:", *body_lines]
             branch = "elif"
     return "\n".join(source) + "\n"
 
@@ -169,6 +231,7 @@ class _NoAliasOptions(cpu.CPUTargetOptions):
     def finalize(self, flags, options):
         super().finalize(flags, options)
         flags.noalias = True
+        flags.nrt = False  # allocates nothing: no reference counting of the arguments on every call
 
 
 class _NoAliasTarget(registry.CPUTarget):
@@ -204,7 +267,7 @@ def noalias_njit(cache: bool = False, **options):
     return wrap
 
 
-def specialised(kernel, layout, loss_code: int):
+def specialised(kernel, layout, loss_code: int, batch: int | None = None):
     """``kernel`` (a numba dispatcher calling ``port_field``) compiled against the field specialised to ``layout``.
 
     Parameters
@@ -215,6 +278,9 @@ def specialised(kernel, layout, loss_code: int):
         The architecture; at most :data:`SPECIALISE_LIMIT` scalar parameters.
     loss_code : int
         :data:`circuits.junctions.LOSS_CODES` value of the loss port.
+    batch : int, optional
+        Samples per instance the kernel will be called with: up to :data:`UNROLL_LIMIT` they are written out
+        (one kernel per batch size; called with another, it raises). None: any batch.
 
     Returns
     -------
@@ -226,24 +292,25 @@ def specialised(kernel, layout, loss_code: int):
                                  f"SPECIALISE_LIMIT = {SPECIALISE_LIMIT} are specialised")
     if loss_code not in junctions.LOSS_CODES.values():
         raise ConfigurationError(f"loss_code = {loss_code!r}; valid: {sorted(junctions.LOSS_CODES.values())}")
+    unrolled = batch if batch is not None and 1 <= batch <= UNROLL_LIMIT else None
     key = (kernel.py_func.__module__, kernel.py_func.__name__, tuple(map(tuple, layout.table.tolist())),
-           tuple(layout.activations.tolist()), loss_code)
+           tuple(layout.activations.tolist()), loss_code, unrolled)
     compiled = _MODULES.get(key)
     if compiled is None:
-        compiled = _MODULES[key] = _load(kernel, layout, loss_code)
+        compiled = _MODULES[key] = _load(kernel, layout, loss_code, unrolled)
     return compiled
 
 
-def _load(kernel, layout, loss_code: int):
+def _load(kernel, layout, loss_code: int, batch: int | None):
     """Generate, write (atomically) and import the module holding the specialised ``kernel``."""
     function = kernel.py_func
     home = sys.modules[function.__module__]
     names = sorted(name for name in function.__code__.co_names
                    if name in vars(home) and name not in ("port_field", "np", "njit"))
     header = ["from __future__ import annotations", "import numpy as np", "from numba import njit",
-              "from circuits.junctions import activation, mean_efforts", "from circuits.specialise import noalias_njit",
+              "from circuits.junctions import activation, squash, tanh_fraction", "from circuits.specialise import noalias_njit",
               f"from {function.__module__} import {', '.join(names)}" if names else ""]
-    text = "\n".join(header) + "\n\n\n" + field_source(layout, loss_code) + "\n\n" + inspect.getsource(function)
+    text = "\n".join(header) + "\n\n\n" + field_source(layout, loss_code, batch) + "\n\n" + inspect.getsource(function)
     # the name hashes the text and every source compiled into it (inlined helpers are not in numba's cache check)
     digest = hashlib.sha256(text.encode())
     for module in (home, junctions):

@@ -113,7 +113,9 @@ def _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch,
     instances = state.shape[1]
     for q in range(record_params.shape[1]):
         for p in range(instances):
-            record_params[r, q, start + p] = state[q, p]
+            # an unsigned index: no negative-index wrap-around, so the loop is a contiguous vector copy (a signed
+            # start + p compiled to a scatter)
+            record_params[r, q, np.uint64(start + p)] = state[q, p]
     costs_at(loss_code, ring_f, slot, RIGHT, last, n_last, target, batch, record_loss, r, start)
     if record_waves:
         for row in range(ring_f.shape[2]):
@@ -130,7 +132,7 @@ _TABLEAU = np.array([[0.0, 0.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0,
 _MIDPOINT, _STEP = 4, 5
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, error_model="numpy")
 def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_params, inertial, moving, rate_i, leak_i,
               inertia_i, friction_i, h, steps_per_td, steps, record_every, record_params, record_loss, record_a, record_s,
               record_waves, block):

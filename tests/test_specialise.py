@@ -28,8 +28,9 @@ XOR_Y = np.array([0.0, 1.0, 1.0, 0.0])
 
 def _agree(nets, x, y, **kw):
     """To rounding (1e-13 over a run of unit-scale values): the generated field does the generic field's
-    operations in its order; where the compiler contracts a multiply-add differently (the sigmoid and the
-    softmax port) the two differ in the last bits."""
+    operations, except that a tanh or logistic layer divides once for all its neurons (each quotient a few
+    ulp from its own division), 1/beta multiplies the batch sum rather than each term, and the compiler
+    contracts multiply-adds differently; the two differ in the last bits."""
     fast = simulate_tline_batch(nets, x, y, **kw)
     generic = simulate_tline_batch(nets, x, y, specialise=False, **kw)
     for mine, theirs in zip(fast.params + fast.a + fast.s + [fast.loss],
@@ -39,7 +40,8 @@ def _agree(nets, x, y, **kw):
 
 
 @pytest.mark.parametrize("sizes, activation, loss", [([2, 3, 1], "tanh", "mse"), ([3, 4, 3], "sigmoid", "cross_entropy"),
-                                                      ([2, 3, 2, 2], "softplus", "mse"), ([3, 1], "relu", "mse")])
+                                                      ([2, 3, 2, 2], "softplus", "mse"), ([3, 1], "relu", "mse"),
+                                                      ([2, 10, 1], "tanh", "mse")])  # two reciprocal groups (8 + 2)
 def test_specialised_field_equals_generic(sizes, activation, loss):
     rng = np.random.default_rng(len(sizes))
     x = rng.normal(size=(5, sizes[0]))
@@ -103,5 +105,6 @@ def test_specialise_refuses_what_it_does_not_cover():
 def test_field_source_is_straight_line_for_the_architecture():
     text = specialise.field_source(Layout.of(MLP([2, 3, 1], "tanh", seed=0)), LOSS_CODES["mse"])
     compile(text, "<field>", "exec")  # valid Python
-    assert "activation(1, z0_2)" in text and "activation(0, z1_0)" in text  # tanh hidden, identity output
-    assert "mean_efforts(effort, 13, batch, port_effort)" in text and "z0_3" not in text  # 13 parameters, 3 hidden
+    # tanh hidden layer: three fractions, one shared reciprocal; identity output through activation()
+    assert "tanh_fraction(z0_2)" in text and text.count("inv0 = 1.0 / prod0_2") == 6 and "activation(0, z1_0)" in text
+    assert "port_effort[12, p] += delta1_0" in text and "z0_3" not in text  # 13 parameters, 3 hidden
