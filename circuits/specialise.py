@@ -165,15 +165,16 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
     def lanes(with_effort: bool, with_emission: bool, mode: str) -> list[str]:
         pad = " " * 8
         # the port effort is the mean over the samples over beta: each instance's terms summed in sample order
-        # from zero, then divided by beta B, the same arithmetic on every path (results do not depend on the
+        # from zero, then multiplied by 1/(beta B), the same arithmetic on every path (results do not depend on the
         # path or on how instances are blocked). One instance: the lanes are its samples, the terms go to
         # per-lane rows (the loop vectorises over the samples) summed after it. Many instances, the batch
         # written out: per instance (vectorised over the instances) the parameters loaded once, the samples'
         # independent chains side by side, the terms summed in registers. Many instances, other batches:
         # the terms summed in place per instance (no per-lane rows to write and re-read)
         if mode == "single":
-            mean = [f"{pad}for q in range({P}):", f"{pad}    total = 0.0", f"{pad}    for c in range(batch):",
-                    f"{pad}        total += effort[q, c]", f"{pad}    port_effort[q, 0] = total / (beta[0] * batch)"]
+            mean = [f"{pad}scale = 1.0 / (beta[0] * batch)", f"{pad}for q in range({P}):", f"{pad}    total = 0.0",
+                    f"{pad}    for c in range(batch):", f"{pad}        total += effort[q, c]",
+                    f"{pad}    port_effort[q, 0] = total * scale"]
             return [*(f"{pad}s{q} = state[{q}, 0]" for q in range(P)), f"{pad}for c in range(batch):",
                     *(pad + "    " + line for line in body(with_effort, with_emission, mode)),
                     *(mean if with_effort else [])]
@@ -184,13 +185,13 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
             for n in range(unrolled):
                 lines += [f"{inner}c = {n} * instances + p", *(inner + line for line in body(with_effort, with_emission, mode))]
             if with_effort:
-                lines.append(f"{inner}norm = beta[p] * batch")
-                lines += [f"{inner}port_effort[{q}, p] = e{q} / norm" for q in range(P)]
+                lines.append(f"{inner}scale = 1.0 / (beta[p] * batch)")
+                lines += [f"{inner}port_effort[{q}, p] = e{q} * scale" for q in range(P)]
             return lines
         start = [f"{pad}for q in range({P}):", f"{pad}    for p in range(instances):",
                  f"{pad}        port_effort[q, p] = 0.0"]
         mean = [f"{pad}for q in range({P}):", f"{pad}    for p in range(instances):",
-                f"{pad}        port_effort[q, p] = port_effort[q, p] / (beta[p] * batch)"]
+                f"{pad}        port_effort[q, p] = port_effort[q, p] * (1.0 / (beta[p] * batch))"]
         return [*(start if with_effort else []), f"{pad}for n in range(batch):", f"{pad}    for p in range(instances):",
                 *(pad + " " * 8 + line for line in body(with_effort, with_emission, mode)),
                 *(mean if with_effort else [])]

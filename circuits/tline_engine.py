@@ -34,21 +34,25 @@ LEFT, RIGHT, MID = 0, 1, 2
 @njit(cache=True, error_model="numpy")
 def _derivative(state, effort, n_params, inertial, rate, leak, inertia, friction, out):
     """Port laws per instance: ``-rate e - leak theta``, or ``v - leak theta`` and ``-inertia e - friction v``."""
-    _port_laws(state, effort, n_params, inertial, rate, leak, inertia, friction, out[np.newaxis], 0)
+    _port_laws(state, effort, n_params, inertial, rate, leak, inertia, friction, out[np.newaxis], 0, True)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _port_laws(state, effort, n_params, inertial, rate, leak, inertia, friction, out, stage):
-    """:func:`_derivative` into ``out[stage]`` (no views in the stepping loops)."""
+def _port_laws(state, effort, n_params, inertial, rate, leak, inertia, friction, out, stage, leaky):
+    """:func:`_derivative` into ``out[stage]`` (no views in the stepping loops). ``leaky`` False says every
+    ``leak`` is zero: the resistive law is then ``-rate e`` alone (the same value, one stream less)."""
     instances = state.shape[1]
     for q in range(n_params):
         if inertial:
             for p in range(instances):
                 out[stage, q, p] = state[n_params + q, p] - leak[q, p] * state[q, p]
                 out[stage, n_params + q, p] = -inertia[q, p] * effort[q, p] - friction[q, p] * state[n_params + q, p]
-        else:
+        elif leaky:
             for p in range(instances):
                 out[stage, q, p] = -rate[q, p] * effort[q, p] - leak[q, p] * state[q, p]
+        else:
+            for p in range(instances):
+                out[stage, q, p] = -rate[q, p] * effort[q, p]
 
 
 @njit(cache=True, error_model="numpy")
@@ -59,14 +63,21 @@ def _combine(base, h, weights, ks, out):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _combine_row(base, h, tableau, row, ks, out):
-    """:func:`_combine` with the weights ``tableau[row]``."""
-    for r in range(base.size):
-        out[r] = base[r]
-    for j in range(4):
-        if tableau[row, j] != 0.0:
-            step = h * tableau[row, j]
-            for r in range(base.size):
-                out[r] += step * ks[j, r]
+    """:func:`_combine` with the weights ``tableau[row]``, in one pass over the arrays: ``base + s_0 k_0 + ... +
+    s_3 k_3`` summed in that order (a zero weight adds an exact zero to a finite sum)."""
+    s0, s1, s2, s3 = h * tableau[row, 0], h * tableau[row, 1], h * tableau[row, 2], h * tableau[row, 3]
+    if s1 == 0.0 and s2 == 0.0 and s3 == 0.0:  # the RK4 stages read one slope each: one stream, not four
+        for r in range(base.size):
+            out[r] = base[r] + s0 * ks[0, r]
+    elif s0 == 0.0 and s2 == 0.0 and s3 == 0.0:
+        for r in range(base.size):
+            out[r] = base[r] + s1 * ks[1, r]
+    elif s0 == 0.0 and s1 == 0.0 and s3 == 0.0:
+        for r in range(base.size):
+            out[r] = base[r] + s2 * ks[2, r]
+    else:
+        for r in range(base.size):
+            out[r] = (((base[r] + s0 * ks[0, r]) + s1 * ks[1, r]) + s2 * ks[2, r]) + s3 * ks[3, r]
 
 
 @njit(cache=True, error_model="numpy")
@@ -178,6 +189,10 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
                     x[j, n * instances + p] = x_s[j, n]
                 for j in range(target_s.shape[0]):
                     target[j, n * instances + p] = target_s[j, n]
+        leaky = False
+        for q in range(n_params):
+            for p in range(instances):
+                leaky |= leak[q, p] != 0.0
         ring_f = np.zeros((steps_per_td, 3, nodes, lanes))
         ring_b = np.zeros_like(ring_f)
         scratch = field_scratch(table, lanes)
@@ -205,19 +220,20 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
             for stage in range(6):
                 if stage == _STEP:
                     _combine_row(flat_state, h, _TABLEAU, _STEP, flat_ks, flat_trial)
-                    for r in range(flat_state.size):
+                    finite = True
+                    for r in range(flat_state.size):  # one pass: the copy and the check
                         flat_state[r] = flat_trial[r]
-                    for r in range(flat_state.size):
-                        if not np.isfinite(flat_state[r]):
-                            code = m + 1
-                    if code >= 0:
+                        finite &= np.isfinite(flat_trial[r])
+                    if not finite:
+                        code = m + 1
                         break
                     left_done = m + 1 <= horizon and has_left[following] and (_jumps(ring_f, following)
                                                                               or _jumps(ring_b, following))
                     if not left_done:
                         break
-                else:
+                elif stage > 0:  # stage 1 evaluates at the state itself
                     _combine_row(flat_state, h, _TABLEAU, stage, flat_ks, flat_trial)
+                point = state if stage == 0 else trial
                 # arrivals: right limits at t_m - td (stage 0), midpoints (1, 2, 4), left limits at t_{m+1} - td (3, 5)
                 source = slot if stage in (0, 1, 2, _MIDPOINT) else following
                 kind = RIGHT if stage == 0 else (MID if stage in (1, 2, _MIDPOINT) else (LEFT if has_left[following]
@@ -225,7 +241,7 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
                 with_effort = moving and stage < 4
                 # the emissions of stages 1-3 are not kept: those evaluations need only the efforts
                 with_emission = stage == 0 or not with_effort
-                port_field(table, activations, loss_code, beta, trial, x, target, ring_f, ring_b, source, kind, emit_f,
+                port_field(table, activations, loss_code, beta, point, x, target, ring_f, ring_b, source, kind, emit_f,
                            emit_b, port_effort, with_effort, with_emission, theta, effort, scratch)
                 if stage == 0:
                     if m % record_every == 0:
@@ -237,7 +253,7 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
                     if m == steps or not moving:
                         break
                 if with_effort:
-                    _port_laws(trial, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage)
+                    _port_laws(point, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage, leaky)
                 else:  # store the emission where the arrivals it used were (they are not needed again)
                     _store(emit_f, ring_f, source, kind)
                     _store(emit_b, ring_b, source, kind)
