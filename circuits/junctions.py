@@ -230,13 +230,16 @@ def junction_field(table, activations, loss_code, beta, theta, x, target, arrive
         Work space, ``width`` the widest layer (:func:`field_scratch`).
     """
     field_at(table, activations, loss_code, beta, theta, x, target, arrive_f[np.newaxis, np.newaxis],
-             arrive_b[np.newaxis, np.newaxis], 0, 0, emit_f, emit_b, effort, with_effort, scratch)
+             arrive_b[np.newaxis, np.newaxis], 0, 0, emit_f[np.newaxis, np.newaxis], emit_b[np.newaxis, np.newaxis], 0, 0,
+             effort, with_effort, scratch)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, slot, kind, emit_f, emit_b,
-             effort, with_effort, scratch):
-    """:func:`junction_field` with the arrivals ``arrive_f[slot, kind]``, ``arrive_b[slot, kind]`` of 4-d stores.
+             emit_slot, emit_kind, effort, with_effort, scratch):
+    """:func:`junction_field` with the arrivals ``arrive_f[slot, kind]``, ``arrive_b[slot, kind]`` of 4-d stores
+    and the emissions written to ``emit_f[emit_slot, emit_kind]``, ``emit_b[emit_slot, emit_kind]`` (the stores
+    may be the arrivals' own, at another slot).
 
     The one implementation of the junction map. Every array is indexed in place (no views: a view costs
     a reference count, which dominated the T-line engine's steps on small circuits).
@@ -271,7 +274,7 @@ def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, ar
         for i in range(n_out):
             if with_effort:  # the bias port's effort is the scaled sensitivity itself
                 for c in range(lanes):
-                    emit_f[node + i, c] = scratch[1, i, c]
+                    emit_f[emit_slot, emit_kind, node + i, c] = scratch[1, i, c]
                     delta = scratch[2, i, c] * arrive_b[slot, kind, node + i, c]
                     scratch[3, i, c] = delta
                     scratch[1, i, c] = delta * scratch[4, 0, c]  # the value row is free once emitted
@@ -285,21 +288,21 @@ def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, ar
                             effort[w0 + i * n_in + j, c] = scratch[1, i, c] * arrive_f[slot, kind, before + j, c]
             else:
                 for c in range(lanes):
-                    emit_f[node + i, c] = scratch[1, i, c]
+                    emit_f[emit_slot, emit_kind, node + i, c] = scratch[1, i, c]
                     scratch[3, i, c] = scratch[2, i, c] * arrive_b[slot, kind, node + i, c]
         if k > 0:
             for j in range(n_in):
                 for c in range(lanes):
-                    emit_b[before + j, c] = theta[w0 + j, c] * scratch[3, 0, c]
+                    emit_b[emit_slot, emit_kind, before + j, c] = theta[w0 + j, c] * scratch[3, 0, c]
                 for i in range(1, n_out):
                     for c in range(lanes):
-                        emit_b[before + j, c] += theta[w0 + i * n_in + j, c] * scratch[3, i, c]
+                        emit_b[emit_slot, emit_kind, before + j, c] += theta[w0 + i * n_in + j, c] * scratch[3, i, c]
     # the loss port at the far end of the last link
     n_last, last = table[depth - 1, 1], table[depth - 1, 3]
     if loss_code == 0:
         for i in range(n_last):
             for c in range(lanes):
-                emit_b[last + i, c] = beta[c] * (arrive_f[slot, kind, last + i, c] - target[i, c])
+                emit_b[emit_slot, emit_kind, last + i, c] = beta[c] * (arrive_f[slot, kind, last + i, c] - target[i, c])
     else:  # softmax: scratch[0, 0] holds the lane's maximum, scratch[1, 0] its sum of exponentials
         for c in range(lanes):
             scratch[0, 0, c] = arrive_f[slot, kind, last, c]
@@ -313,13 +316,13 @@ def field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, ar
                 scratch[1, 0, c] += np.exp(arrive_f[slot, kind, last + i, c] - scratch[0, 0, c])
         for i in range(n_last):
             for c in range(lanes):
-                emit_b[last + i, c] = beta[c] * (np.exp(arrive_f[slot, kind, last + i, c] - scratch[0, 0, c])
+                emit_b[emit_slot, emit_kind, last + i, c] = beta[c] * (np.exp(arrive_f[slot, kind, last + i, c] - scratch[0, 0, c])
                                                  / scratch[1, 0, c] - target[i, c])
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def port_field(table, activations, loss_code, beta, state, x, target, arrive_f, arrive_b, slot, kind, emit_f, emit_b,
-               port_effort, with_effort, with_emission, theta, effort, scratch):
+               emit_slot, emit_kind, port_effort, with_effort, with_emission, theta, effort, scratch):
     """The junction field at per-instance parameters, with the port efforts as their batch means.
 
     :func:`replicate` of ``state`` (``(>= P, I)``) into ``theta`` (``(P, C)``), :func:`field_at` and, when
@@ -332,7 +335,7 @@ def port_field(table, activations, loss_code, beta, state, x, target, arrive_f, 
     n_params, batch = port_effort.shape[0], x.shape[1] // state.shape[1]
     replicate(state, n_params, batch, theta)
     field_at(table, activations, loss_code, beta, theta, x, target, arrive_f, arrive_b, slot, kind, emit_f, emit_b,
-             effort, with_effort, scratch)
+             emit_slot, emit_kind, effort, with_effort, scratch)
     if with_effort:
         mean_efforts(effort, n_params, batch, port_effort)
 

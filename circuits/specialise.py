@@ -137,7 +137,7 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
             lines += activations(k, codes[k], n_out)
             for i in range(n_out):
                 if with_emission:
-                    lines.append(f"emit_f[{node + i}, c] = value{k}_{i}")
+                    lines.append(f"emit_f[emit_slot, emit_kind, {node + i}, c] = value{k}_{i}")
                 lines.append(f"delta{k}_{i} = slope{k}_{i} * {arrival('arrive_b', node + i)}")
                 if with_effort:  # the terms of the effort beta e = mean_n(delta a_prev); 1/beta applied per instance
                     lines.append(effort_term(b0 + i, f"delta{k}_{i}"))
@@ -145,12 +145,12 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
             if k > 0 and with_emission:
                 for j in range(n_in):
                     terms = "".join(f" + {param(w0 + i * n_in + j)} * delta{k}_{i}" for i in range(1, n_out))
-                    lines.append(f"emit_b[{before + j}, c] = {param(w0 + j)} * delta{k}_0" + terms)
+                    lines.append(f"emit_b[emit_slot, emit_kind, {before + j}, c] = {param(w0 + j)} * delta{k}_0" + terms)
         if not with_emission:
             return lines
         n_last, last = table[-1][1], table[-1][3]
         if loss_code == junctions.LOSS_CODES["mse"]:
-            lines += [f"emit_b[{last + i}, c] = beta[c] * ({arrival('arrive_f', last + i)} - target[{i}, c])"
+            lines += [f"emit_b[emit_slot, emit_kind, {last + i}, c] = beta[c] * ({arrival('arrive_f', last + i)} - target[{i}, c])"
                       for i in range(n_last)]
         else:  # softmax of the arriving outputs, as the generic field: shift by the lane's maximum
             lines += [f"out_{i} = {arrival('arrive_f', last + i)}" for i in range(n_last)]
@@ -158,7 +158,7 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
             lines += [f"top = max(top, out_{i})" for i in range(1, n_last)]
             lines.append("total = 0.0")
             lines += [f"total += np.exp(out_{i} - top)" for i in range(n_last)]
-            lines += [f"emit_b[{last + i}, c] = beta[c] * (np.exp(out_{i} - top) / total - target[{i}, c])"
+            lines += [f"emit_b[emit_slot, emit_kind, {last + i}, c] = beta[c] * (np.exp(out_{i} - top) / total - target[{i}, c])"
                       for i in range(n_last)]
         return lines
 
@@ -200,7 +200,8 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
         # no contraction to fused multiply-adds: the in-place sums must round as the per-lane rows do
         '@noalias_njit(cache=True, error_model="numpy")',
         "def port_field(table, activations, loss_code, beta, state, x, target, arrive_f, arrive_b, slot, kind,",
-        "               emit_f, emit_b, port_effort, with_effort, with_emission, theta, effort, scratch):",
+        "               emit_f, emit_b, emit_slot, emit_kind, port_effort, with_effort, with_emission, theta, effort,",
+        "               scratch):",
         f'    """The port field of the {"-".join(map(str, layout.sizes))} network ({", ".join(layout.names)}; loss '
         f'code {loss_code}), one lane at a time."""',
         "    instances = state.shape[1]",

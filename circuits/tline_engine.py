@@ -15,8 +15,10 @@ waves jump at multiples of ``td`` (all sources switch on at ``t = 0``); those in
 stage 1 reads the right limit and stage 4 the left limit, so no step straddles a discontinuity and the
 scheme keeps its fourth order (Bellen and Zennaro: RK order 4 with a continuous extension of order 3
 gives order 4 on a DDE whose breaking points are grid points). A left limit differs from its right
-limit only where the arrivals it was computed from did; elsewhere it is copied, so after the first round
-trip no extra evaluation is made.
+limit only where the arrivals it was computed from did; elsewhere it is not stored (a per-slot flag), so
+after the first round trip no extra evaluation is made. The ring spans ``2M`` steps: the arrivals at
+``t_m`` sit in slot ``(m - M) mod 2M`` while the field writes the emissions of ``t_m`` into slot ``m mod
+2M``, in place (the two slots never coincide; no copies).
 """
 
 from __future__ import annotations
@@ -96,14 +98,6 @@ def _copy(source, target):
     flat_s, flat_t = source.reshape(source.size), target.reshape(target.size)
     for r in range(flat_s.size):
         flat_t[r] = flat_s[r]
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _store(emit, ring, slot, kind):
-    """``ring[slot, kind] = emit`` (indexed in place)."""
-    for r in range(emit.shape[0]):
-        for c in range(emit.shape[1]):
-            ring[slot, kind, r, c] = emit[r, c]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -193,11 +187,13 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
         for q in range(n_params):
             for p in range(instances):
                 leaky |= leak[q, p] != 0.0
-        ring_f = np.zeros((steps_per_td, 3, nodes, lanes))
+        # the ring holds 2M delays of emissions: the arrivals at t_j are the emissions of t_{j-M}, kept in slot
+        # (j - M) mod 2M, while step j writes its own emissions into slot j mod 2M, so the field reads arrivals
+        # and writes emissions in place (no copies; the two never share a slot). Slot 2M is scratch for the
+        # emissions of evaluations that keep none (the generic field writes them regardless)
+        ring_f = np.zeros((2 * steps_per_td + 1, 3, nodes, lanes))
         ring_b = np.zeros_like(ring_f)
         scratch = field_scratch(table, lanes)
-        emit_f = np.empty((nodes, lanes))
-        emit_b = np.empty((nodes, lanes))
         effort = np.empty((n_params, lanes))
         port_effort = np.empty((n_params, instances))
         ks = np.zeros((4, size, instances))
@@ -209,12 +205,15 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
         left_done = True  # t = 0: the left limit (lines at rest, sources off) stays zero
         # has_left[s]: ring slot s holds a left limit of its own (else the left limit is its right limit, not
         # copied); the lines start at rest, so every slot's zero left limit is exact
-        has_left = np.ones(steps_per_td, dtype=np.bool_)
+        has_left = np.ones(2 * steps_per_td + 1, dtype=np.bool_)
         # the last arrivals that can jump: sources switch on at t = 0, the fronts reach the loss port after
         # L delays and junction 1 after 2L; later every emission is continuous (the scan would find nothing)
         horizon = (2 * table.shape[0] + 2) * steps_per_td
+        discard = 2 * steps_per_td
         for m in range(steps + 1):
-            slot, following = m % steps_per_td, (m + 1) % steps_per_td
+            # arrivals at t_m and t_{m+1}; the emissions of t_m and t_{m+1}
+            slot, following = (m + steps_per_td) % discard, (m + 1 + steps_per_td) % discard
+            emitting, emitting_next = m % discard, (m + 1) % discard
             # one call site of the field (compact code): stages 0-3 of RK4, the midpoint emission (4) and,
             # where the arrivals jump, the left limit at t_{m+1} (5)
             for stage in range(6):
@@ -241,22 +240,21 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
                 with_effort = moving and stage < 4
                 # the emissions of stages 1-3 are not kept: those evaluations need only the efforts
                 with_emission = stage == 0 or not with_effort
-                port_field(table, activations, loss_code, beta, point, x, target, ring_f, ring_b, source, kind, emit_f,
-                           emit_b, port_effort, with_effort, with_emission, theta, effort, scratch)
+                # the emissions kept: right limit at t_m (0), midpoint (4), left limit at t_{m+1} (5)
+                target_slot = emitting if stage in (0, _MIDPOINT) else (emitting_next if stage == _STEP else discard)
+                target_kind = RIGHT if stage == 0 else (MID if stage == _MIDPOINT else LEFT)
+                port_field(table, activations, loss_code, beta, point, x, target, ring_f, ring_b, source, kind, ring_f,
+                           ring_b, target_slot, target_kind, port_effort, with_effort, with_emission, theta, effort,
+                           scratch)
                 if stage == 0:
                     if m % record_every == 0:
                         _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, m // record_every,
                                 start, record_params, record_loss, record_a, record_s, record_waves)
-                    has_left[slot] = left_done  # else no jump at t_m: the left limit is the right limit
-                    _store(emit_f, ring_f, slot, RIGHT)
-                    _store(emit_b, ring_b, slot, RIGHT)
+                    has_left[emitting] = left_done  # else no jump at t_m: the left limit is the right limit
                     if m == steps or not moving:
                         break
                 if with_effort:
                     _port_laws(point, port_effort, n_params, inertial, rate, leak, inertia, friction, ks, stage, leaky)
-                else:  # store the emission where the arrivals it used were (they are not needed again)
-                    _store(emit_f, ring_f, source, kind)
-                    _store(emit_b, ring_b, source, kind)
             if code >= 0:
                 break
         for q in range(size):
