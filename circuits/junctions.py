@@ -418,13 +418,14 @@ def costs_at(loss_code, waves, slot, kind, row, n_last, target, batch, out, r, o
     instances = waves.shape[3] // batch
     for p in range(instances):
         out[r, np.uint64(offset + p)] = 0.0  # unsigned: no wrap-around of negative indices (a contiguous loop)
+    half_mean = 0.5 / batch
     # lane c = n I + p: loops over the samples n, then the instances p (contiguous, vectorised for mse)
     for n in range(batch):
         if loss_code == 0:
             for i in range(n_last):
                 for p in range(instances):
                     d = waves[slot, kind, row + i, n * instances + p] - target[i, n * instances + p]
-                    out[r, np.uint64(offset + p)] += 0.5 * d * d / batch
+                    out[r, np.uint64(offset + p)] += half_mean * (d * d)
         else:
             for p in range(instances):
                 out[r, np.uint64(offset + p)] += lane_cost(loss_code, waves, slot, kind, row, n_last, target,

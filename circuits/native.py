@@ -349,7 +349,7 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     batch, nodes, P = x.shape[0], layout.n_nodes, layout.n_params
     specialise = bool(specialise) and P <= SPECIALISE_LIMIT
     kernel = specialised(run_tline, layout, LOSS_CODES[loss.name], batch) if specialise else run_tline
-    size = _block_size(block, batch, 256 if specialise else 128)
+    size = _block_size(block, batch, 1024 if specialise else 128)
     record_params = np.empty((records, P, instances))
     record_loss = np.empty((records, instances))
     record_a = np.empty((records if record_waves else 0, nodes, batch, instances))

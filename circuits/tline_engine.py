@@ -110,7 +110,7 @@ def _jumps(ring, slot):
     return False
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)  # allocates nothing: no reference counts on each call
 def _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, r, start, record_params, record_loss,
             record_a, record_s, record_waves):
     """Record ``r``: the block's parameters, batch-mean costs and (``record_waves``) arriving right limits at
