@@ -321,7 +321,7 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     record_waves : bool
         Record the arriving waves (``a``, ``s``); off saves memory for large batches.
     block : int, optional
-        Instances advanced together (>= 1; default about 128 sample lanes, 256 with the specialised
+        Instances advanced together (>= 1; default about 128 sample lanes, 1024 with the specialised
         kernel); blocks run one after another, so a block's working set stays in cache. Results do not
         depend on it.
     specialise : bool

@@ -12,9 +12,10 @@ whole straight-line body across lanes.
 and re-compiles a kernel (for instance :func:`circuits.tline_engine.run_tline`) from its own source
 text in a generated module where ``port_field`` is the specialised field. There is one source of each
 kernel, and each element of the junction map stays defined once: the activations are
-:func:`circuits.junctions.activation`, called with their layer's constant code; the generated code
-is the dense layers' data flow, in the generic field's order of operations (the results agree to
-rounding, tested). The module goes to a per-user cache directory under a name that hashes its text
+:func:`circuits.junctions.activation` (or, for a tanh or logistic layer, each neuron's
+:func:`~circuits.junctions.tanh_fraction` with one shared division and
+:func:`~circuits.junctions.squash`); the generated code is the dense layers' data flow, in the generic
+field's order of operations except where stated (the results agree to rounding, tested). The module goes to a per-user cache directory under a name that hashes its text
 and the sources it compiles in, so numba's on-disk cache (``cache=True``) compiles each architecture
 once per machine and a changed package never loads a stale kernel.
 """
@@ -75,11 +76,14 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
     Same signature and results as :func:`circuits.junctions.port_field` (``table``, ``activations``,
     ``loss_code`` and the work arrays ``theta`` and ``scratch`` are accepted and ignored: the architecture
     is in the code, and a lane's intermediate values stay in registers). Lane ``c = n I + p`` reads
-    instance ``p``'s parameters from ``state``; the loop over the instances is innermost (the compiler
-    vectorises it) and writes each lane's effort terms to ``effort``, averaged over the samples by
-    :func:`circuits.junctions.mean_efforts` as in the generic field. One instance (``I = 1``) has its own
-    loop over the samples (vectorised across them), its parameters loaded once. Evaluations without
-    ``with_emission`` skip the emissions.
+    instance ``p``'s parameters from ``state``. Many instances: the loop over the instances is innermost
+    (the compiler vectorises it); each instance's effort terms are summed in sample order and multiplied
+    by ``1 / (beta B)``. With ``batch`` (the samples per instance, at most :data:`UNROLL_LIMIT`) the effort
+    evaluations write the samples out per instance (parameters loaded once, the sums in registers) and
+    the source serves that batch size alone (another raises). One instance (``I = 1``) has its own loop
+    over the samples (vectorised across them; terms per lane in ``effort``, then summed alike).
+    Evaluations without ``with_emission`` skip the emissions. A tanh or logistic layer divides once for up
+    to 8 neurons.
     """
     table = [tuple(int(v) for v in row) for row in layout.table]
     codes = [int(c) for c in layout.activations]
