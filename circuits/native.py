@@ -253,14 +253,15 @@ PARAMETER_LIMIT, LOSS_GROWTH = 1e6, 1e3
 RK4_STABLE = 2.78
 
 
-def _diverged(record_params: np.ndarray, record_loss: np.ndarray, dt: float) -> None:
+def _diverged(record_peak: np.ndarray, record_loss: np.ndarray, dt: float) -> None:
     """Raise :class:`NumericalError` at the first recorded time where an instance diverged (finite but runaway).
 
-    ``record_params`` ``(T, P, I)``, ``record_loss`` ``(T, I)``, ``dt`` the time between records in s.
+    ``record_peak`` ``(T, I)`` the largest parameter magnitude of each record and instance, ``record_loss``
+    ``(T, I)``, ``dt`` the time between records in s.
     """
-    record, instance = _first_runaway(record_params, record_loss, PARAMETER_LIMIT, LOSS_GROWTH)
+    record, instance = _first_runaway(record_peak, record_loss, PARAMETER_LIMIT, LOSS_GROWTH)
     if record >= 0:
-        largest = float(np.max(np.abs(record_params[record, :, instance])))
+        largest = float(record_peak[record, instance])
         quantity = (f"a parameter reached {largest:.3g} V (limit {PARAMETER_LIMIT:g})" if largest > PARAMETER_LIMIT else
                     f"the loss reached {float(record_loss[record, instance]):.3g} (limit {LOSS_GROWTH:g} x max(initial "
                     f"{float(record_loss[0, instance]):.3g}, 1))")
@@ -269,19 +270,13 @@ def _diverged(record_params: np.ndarray, record_loss: np.ndarray, dt: float) -> 
 
 
 @njit(cache=True)
-def _first_runaway(record_params, record_loss, limit, growth):
-    """First ``(record, instance)``, record-major, with ``max_q |theta| > limit`` or a loss beyond ``growth x
-    max(initial loss, 1)``; ``(-1, -1)`` if none (NaN counts as neither, as in numpy comparisons)."""
-    records, n_params, instances = record_params.shape
-    largest = np.empty(instances)
+def _first_runaway(record_peak, record_loss, limit, growth):
+    """First ``(record, instance)``, record-major, with a largest ``|theta|`` above ``limit`` or a loss beyond
+    ``growth x max(initial loss, 1)``; ``(-1, -1)`` if none (NaN counts as neither, as in numpy comparisons)."""
+    records, instances = record_peak.shape
     for t in range(records):
         for p in range(instances):
-            largest[p] = 0.0
-        for q in range(n_params):
-            for p in range(instances):
-                largest[p] = max(largest[p], abs(record_params[t, q, p]))
-        for p in range(instances):
-            if largest[p] > limit or record_loss[t, p] > growth * np.maximum(record_loss[0, p], 1.0):
+            if record_peak[t, p] > limit or record_loss[t, p] > growth * np.maximum(record_loss[0, p], 1.0):
                 return t, p
     return -1, -1
 
@@ -351,15 +346,16 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     kernel = specialised(run_tline, layout, LOSS_CODES[loss.name], batch) if specialise else run_tline
     size = _block_size(block, batch, 1024 if specialise else 128)
     record_params = np.empty((records, P, instances))
-    record_loss = np.empty((records, instances))
+    record_loss, record_peak = np.empty((records, instances)), np.empty((records, instances))
     record_a = np.empty((records if record_waves else 0, nodes, batch, instances))
     record_s = np.empty_like(record_a)
     failed = kernel(layout.table, layout.activations, LOSS_CODES[loss.name], beta, np.ascontiguousarray(x.T),
                        np.ascontiguousarray(target.T), _initial_state(theta, inertial), P, inertial, moving, rate, leak,
-                       inertia, friction, h, M, steps, record_every, record_params, record_loss, record_a, record_s,
+                       inertia, friction, h, M, steps, record_every, record_params, record_loss, record_peak, record_a,
+                       record_s,
                        record_waves, size)
     _failed(failed, h)
-    _diverged(record_params, record_loss, record_every * h)
+    _diverged(record_peak, record_loss, record_every * h)
     t = np.arange(records) * record_every * h
     params = _instance_second(layout.unpack(record_params))
     a = layout.links(record_a) if record_waves else None
@@ -433,7 +429,7 @@ def simulate_rc_batch(nets, x, y, loss: str = "mse", beta=1.0, tau=1e-6, t_stop:
                                                         friction_rate)
     batch, nodes, P = x.shape[0], layout.n_nodes, layout.n_params
     record_params = np.empty((records, P, instances))
-    record_loss = np.empty((records, instances))
+    record_loss, record_peak = np.empty((records, instances)), np.empty((records, instances))
     record_waves = np.empty((records, 2, nodes, batch, instances))
     failed = -1
     for part in _blocks(instances, block, batch):
@@ -449,7 +445,7 @@ def simulate_rc_batch(nets, x, y, loss: str = "mse", beta=1.0, tau=1e-6, t_stop:
         record_params[..., part], record_loss[:, part] = parts[0], parts[1]
         record_waves[..., part] = parts[2].reshape(records, 2, nodes, batch, n)
     _failed(failed, h)
-    _diverged(record_params, record_loss, record_every * h)
+    _diverged(np.max(np.abs(record_params), axis=1), record_loss, record_every * h)
     t = np.arange(records) * record_every * h
     params = _instance_second(layout.unpack(record_params))
     a, s = layout.links(record_waves[:, 0]), layout.links(record_waves[:, 1])

@@ -186,7 +186,9 @@ def read_raw_plots(path: str | os.PathLike) -> list[tuple[str, dict]]:
             values = np.array(numbers)
             position = len(data)  # the ASCII reader takes one plot
         table = values.reshape(n_points, n_vars, width)
-        table = table[..., 0] + 1j * table[..., 1] if width == 2 else table[..., 0]
+        # complex values read as they are stored, (re, im) pairs: no arithmetic, so an undefined imaginary half
+        # (inf or nan in the scale vector) cannot leak into the real half (1j * inf is nan + inf j)
+        table = np.ascontiguousarray(table).view(np.complex128)[..., 0] if width == 2 else table[..., 0]
         vectors = {name: table[:, i].copy() for i, name in enumerate(names)}
         if width == 2:  # the scale (frequency) is real; ngspice leaves its imaginary half undefined
             vectors[names[0]] = vectors[names[0]].real.copy()

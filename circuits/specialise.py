@@ -83,12 +83,19 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
     the source serves that batch size alone (another raises). One instance (``I = 1``) has its own loop
     over the samples (vectorised across them; terms per lane in ``effort``, then summed alike).
     Evaluations without ``with_emission`` skip the emissions. A tanh or logistic layer divides once for up
-    to 8 neurons.
+    to 8 neurons. Multiply-adds (pre-activations, backward sums, effort terms) are written as
+    :func:`circuits.junctions.fma`: one rounding, the same on every path.
     """
     table = [tuple(int(v) for v in row) for row in layout.table]
     codes = [int(c) for c in layout.activations]
     P = layout.n_params
     unrolled = batch if batch is not None and batch <= UNROLL_LIMIT else None
+    # one-instance work rows: the deltas at rows node_offset + i, then the inputs of each layer k > 0
+    input_row, row = {}, layout.n_nodes
+    for k in range(1, len(table)):
+        input_row[k], row = row, row + table[k][0]
+    if row > P:  # cannot happen for dense layers (n_in n_out + n_out >= n_out + n_in), kept as a guard
+        raise ConfigurationError(f"the one-instance work rows ({row}) exceed the effort rows ({P})")
 
     def activations(k: int, code: int, width: int) -> list[str]:
         """``value{k}_{i}, slope{k}_{i}`` of layer ``k``. A tanh or logistic layer shares one division among
@@ -120,9 +127,15 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
         def param(q):
             return f"state[{q}, p]" if mode == "loop" else f"s{q}"
 
-        def effort_term(q, term):
-            return {"single": f"effort[{q}, c] = {term}", "loop": f"port_effort[{q}, p] += {term}",
-                    "unrolled": f"e{q} += {term}"}[mode]
+        def effort_term(q, delta, source=None):  # effort q gains delta (a bias) or delta * source (a weight)
+            total = f"port_effort[{q}, p]" if mode == "loop" else f"e{q}"
+            return f"{total} += {delta}" if source is None else f"{total} = fma({delta}, {source}, {total})"
+
+        def affine(offset, weights, values):  # offset + w_0 v_0 + w_1 v_1 + ..., one rounding per term (fma)
+            text = offset
+            for weight, value in zip(weights, values):
+                text = f"fma({weight}, {value}, {text})" if text else f"{weight} * {value}"
+            return text
 
         def arrival(store, row):
             return f"{store}[slot, kind, {row}, c]"
@@ -134,22 +147,27 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
             if k > 0:
                 lines += [f"in{k}_{j} = {arrival('arrive_f', before + j)}" for j in range(n_in)]
                 inputs = [f"in{k}_{j}" for j in range(n_in)]
+            if mode == "single" and with_effort and k > 0:  # the layer's inputs, for the sums after the loop
+                lines += [f"effort[{input_row[k] + j}, c] = {inputs[j]}" for j in range(n_in)]
             for i in range(n_out):
-                terms = "".join(f" + {param(w0 + i * n_in + j)} * {inputs[j]}" for j in range(1, n_in))
                 # z = (b + w_0 x_0) + w_1 x_1 + ...: the generic field's order
-                lines.append(f"z{k}_{i} = {param(b0 + i)} + {param(w0 + i * n_in)} * {inputs[0]}" + terms)
+                lines.append(f"z{k}_{i} = " + affine(param(b0 + i), [param(w0 + i * n_in + j) for j in range(n_in)],
+                                                    inputs))
             lines += activations(k, codes[k], n_out)
             for i in range(n_out):
                 if with_emission:
                     lines.append(f"emit_f[emit_slot, emit_kind, {node + i}, c] = value{k}_{i}")
                 lines.append(f"delta{k}_{i} = slope{k}_{i} * {arrival('arrive_b', node + i)}")
-                if with_effort:  # the terms of the effort beta e = mean_n(delta a_prev); 1/beta applied per instance
+                if with_effort and mode == "single":  # per lane; summed over the samples after the loop
+                    lines.append(f"effort[{node + i}, c] = delta{k}_{i}")
+                elif with_effort:  # the terms of the effort beta e = mean_n(delta a_prev); 1/beta applied per instance
                     lines.append(effort_term(b0 + i, f"delta{k}_{i}"))
-                    lines += [effort_term(w0 + i * n_in + j, f"delta{k}_{i} * {inputs[j]}") for j in range(n_in)]
+                    lines += [effort_term(w0 + i * n_in + j, f"delta{k}_{i}", inputs[j]) for j in range(n_in)]
             if k > 0 and with_emission:
                 for j in range(n_in):
-                    terms = "".join(f" + {param(w0 + i * n_in + j)} * delta{k}_{i}" for i in range(1, n_out))
-                    lines.append(f"emit_b[emit_slot, emit_kind, {before + j}, c] = {param(w0 + j)} * delta{k}_0" + terms)
+                    lines.append(f"emit_b[emit_slot, emit_kind, {before + j}, c] = "
+                                 + affine("", [param(w0 + i * n_in + j) for i in range(n_out)],
+                                          [f"delta{k}_{i}" for i in range(n_out)]))
         if not with_emission:
             return lines
         n_last, last = table[-1][1], table[-1][3]
@@ -176,9 +194,19 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
         # independent chains side by side, the terms summed in registers. Many instances, other batches:
         # the terms summed in place per instance (no per-lane rows to write and re-read)
         if mode == "single":
-            mean = [f"{pad}scale = 1.0 / (beta[0] * batch)", f"{pad}for q in range({P}):", f"{pad}    total = 0.0",
-                    f"{pad}    for c in range(batch):", f"{pad}        total += effort[q, c]",
-                    f"{pad}    port_effort[q, 0] = total * scale"]
+            # per lane the deltas (rows node + i) and the inputs of layers k > 0 (rows input_row[k] + j); each
+            # effort summed over the samples in order, as the instance loops do (fma for a weight's terms)
+            mean = [f"{pad}scale = 1.0 / (beta[0] * batch)"]
+            for k, (n_in, n_out, w0, node) in enumerate(table):
+                b0 = w0 + n_out * n_in
+                for i in range(n_out):
+                    sums = [(b0 + i, f"total + effort[{node + i}, c]")]
+                    sums += [(w0 + i * n_in + j, f"fma(effort[{node + i}, c], "
+                              + (f"x[{j}, c]" if k == 0 else f"effort[{input_row[k] + j}, c]") + ", total)")
+                             for j in range(n_in)]
+                    for q, term in sums:
+                        mean += [f"{pad}total = 0.0", f"{pad}for c in range(batch):", f"{pad}    total = {term}",
+                                 f"{pad}port_effort[{q}, 0] = total * scale"]
             return [*(f"{pad}s{q} = state[{q}, 0]" for q in range(P)), f"{pad}for c in range(batch):",
                     *(pad + "    " + line for line in body(with_effort, with_emission, mode)),
                     *(mean if with_effort else [])]
@@ -201,7 +229,8 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
                 *(mean if with_effort else [])]
 
     source = [
-        # no contraction to fused multiply-adds: the in-place sums must round as the per-lane rows do
+        # no contraction left to the compiler: the multiply-adds are written as fma, one rounding on every path
+        # (vector loops, their remainders, the one-instance loop), so results do not depend on the blocking
         '@noalias_njit(cache=True, error_model="numpy")',
         "def port_field(table, activations, loss_code, beta, state, x, target, arrive_f, arrive_b, slot, kind,",
         "               emit_f, emit_b, emit_slot, emit_kind, port_effort, with_effort, with_emission, theta, effort,",
@@ -314,7 +343,7 @@ def _load(kernel, layout, loss_code: int, batch: int | None):
     names = sorted(name for name in function.__code__.co_names
                    if name in vars(home) and name not in ("port_field", "np", "njit"))
     header = ["from __future__ import annotations", "import numpy as np", "from numba import njit",
-              "from circuits.junctions import activation, squash, tanh_fraction", "from circuits.specialise import noalias_njit",
+              "from circuits.junctions import activation, fma, squash, tanh_fraction", "from circuits.specialise import noalias_njit",
               f"from {function.__module__} import {', '.join(names)}" if names else ""]
     text = "\n".join(header) + "\n\n\n" + field_source(layout, loss_code, batch) + "\n\n" + inspect.getsource(function)
     # the name hashes the text and every source compiled into it (inlined helpers are not in numba's cache check)

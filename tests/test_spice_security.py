@@ -226,6 +226,18 @@ def test_fuzzed_raw_files_give_arrays_or_ngspice_error(raw_file, data):
                 assert len(lengths) <= 1  # every vector of a plot has one length
 
 
+def test_complex_plot_keeps_the_scale_real_whatever_its_undefined_imaginary_half_holds(tmp_path):
+    """ngspice leaves the imaginary half of an AC plot's frequency undefined; it once held inf, which a
+    complex product (1j * inf = nan + inf j) had turned into a nan frequency."""
+    header = ("Title: t\nDate: x\nPlotname: AC Analysis\nFlags: complex\nNo. Variables: 2\nNo. Points: 2\n"
+              "Variables:\n\t0\tfrequency\tfrequency\tgrid=3\n\t1\tv(a)\tvoltage\nBinary:\n").encode()
+    values = np.array([[1e3, np.inf, 0.5, -0.25], [1e6, np.nan, 0.125, 2.0]])  # per point: (re, im) per vector
+    plots = runner.read_raw_plots(_write(tmp_path / "ac.raw", header + values.astype("<f8").tobytes()))
+    vectors = plots[0][1]
+    np.testing.assert_array_equal(vectors["frequency"], [1e3, 1e6])
+    np.testing.assert_array_equal(vectors["v(a)"], [0.5 - 0.25j, 0.125 + 2.0j])
+
+
 def _write(path, data):
     Path(path).write_bytes(data)
     return path
