@@ -125,14 +125,13 @@ def run(quick: bool = False) -> dict:
     explanation = ('Each RK4 step per line delay needs five junction-field evaluations (four stages and the midpoint '
                    'emission the next delay reads). The kernel is specialised to the 2-3-1 architecture '
                    '(circuits.specialise: the field as straight-line code over the lanes, vectorised with its arrays '
-                   'marked noalias; a tanh layer divides once; efforts summed per instance with the samples written '
-                   'out; stages 2-4 skip the emissions) and the engine writes emissions into its ring in place. One '
-                   'circuit (4 sample lanes): about 0.1 ms in the kernel plus about 35 us of Python per call. In a '
-                   'batch about 28 us per circuit: about three quarters in the field (about 6 ns per lane for an '
-                   'effort evaluation, 6 for an emission evaluation, which does not vectorise with the samples '
-                   'written out), an eighth in the RK4 and port-law passes, a tenth writing the parameter records of '
-                   'every step (13 x 1024 values, 13 MB per call). 10,000x needs about 16 % less per circuit; '
-                   '512-bit vectors and smaller or larger blocks did not change it.')
+                   'marked noalias; a tanh layer divides once; multiply-adds as explicit fma; efforts summed per '
+                   'instance with the samples written out; stages 2-4 skip the emissions) and the engine writes '
+                   'emissions into its ring in place. One circuit (4 sample lanes): about 0.08 ms in the kernel plus '
+                   'about 35 us of Python per call. In a batch about 20 us per circuit, three quarters of it in the '
+                   'field, which is bound by floating-point throughput (about 110 vector operations per lane and '
+                   'evaluation, 60 % of them the three tanh); the rest the RK4 and port-law passes and the parameter '
+                   'records of every step (13 MB per call).')
     return {"name": NAME, "rows": rows, "compile_seconds": compile_time, "summary": summary, "explanation": explanation,
             "compile_measured_in": f"{time.perf_counter() - start:.1f} s (fresh process, empty cache)",
             "reference": "native engine, 16 RK4 steps per delay", "reference_final_loss": loss_reference,
