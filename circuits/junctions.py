@@ -175,9 +175,9 @@ def tanh_fraction(z):
     ``tanh(z) = sign(z) expm1(u) / (expm1(u) + 2)`` with ``u = 2 |z|`` clamped to ``u <= 40`` (beyond,
     tanh is 1 to double precision) and ``expm1(u) = 2^n (expm1(r) + 1) - 1``, ``u = n ln 2 + r``,
     ``|r| <= ln(2)/2``, ``expm1(r) = r + r^2 q(r)`` with ``q`` of degree 9 interpolated at the Chebyshev
-    nodes (within 4.1e-17 relative; Horner steps contracted to fused multiply-adds). ``u >= 0``, so ``n >=
-    0``: ``2^n`` is an exact integer
-    power (no reciprocal) and nothing cancels. The denominator lies in ``[2, 2.4e17]``, so the
+    nodes (within 4.1e-17 relative; Horner steps contracted to fused multiply-adds). ``u >= 0``, so
+    ``n >= 0``: ``2^n`` is an exact integer power (no reciprocal) and nothing cancels. The denominator lies
+    in ``[2, 2.4e17]``, so the
     denominators of up to 17 values multiply without overflow (one reciprocal for a layer:
     :mod:`circuits.specialise`).
     """

@@ -350,10 +350,9 @@ def simulate_tline_batch(nets, x, y, loss: str = "mse", beta=1.0, td: float = 1e
     record_a = np.empty((records if record_waves else 0, nodes, batch, instances))
     record_s = np.empty_like(record_a)
     failed = kernel(layout.table, layout.activations, LOSS_CODES[loss.name], beta, np.ascontiguousarray(x.T),
-                       np.ascontiguousarray(target.T), _initial_state(theta, inertial), P, inertial, moving, rate, leak,
-                       inertia, friction, h, M, steps, record_every, record_params, record_loss, record_peak, record_a,
-                       record_s,
-                       record_waves, size)
+                    np.ascontiguousarray(target.T), _initial_state(theta, inertial), P, inertial, moving, rate, leak,
+                    inertia, friction, h, M, steps, record_every, record_params, record_loss, record_peak, record_a,
+                    record_s, record_waves, size)
     _failed(failed, h)
     _diverged(record_peak, record_loss, record_every * h)
     t = np.arange(records) * record_every * h
@@ -429,7 +428,7 @@ def simulate_rc_batch(nets, x, y, loss: str = "mse", beta=1.0, tau=1e-6, t_stop:
                                                         friction_rate)
     batch, nodes, P = x.shape[0], layout.n_nodes, layout.n_params
     record_params = np.empty((records, P, instances))
-    record_loss, record_peak = np.empty((records, instances)), np.empty((records, instances))
+    record_loss = np.empty((records, instances))
     record_waves = np.empty((records, 2, nodes, batch, instances))
     failed = -1
     for part in _blocks(instances, block, batch):

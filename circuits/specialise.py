@@ -172,16 +172,16 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
             return lines
         n_last, last = table[-1][1], table[-1][3]
         if loss_code == junctions.LOSS_CODES["mse"]:
-            lines += [f"emit_b[emit_slot, emit_kind, {last + i}, c] = beta[c] * ({arrival('arrive_f', last + i)} - target[{i}, c])"
-                      for i in range(n_last)]
+            lines += [f"emit_b[emit_slot, emit_kind, {last + i}, c] = "
+                      f"beta[c] * ({arrival('arrive_f', last + i)} - target[{i}, c])" for i in range(n_last)]
         else:  # softmax of the arriving outputs, as the generic field: shift by the lane's maximum
             lines += [f"out_{i} = {arrival('arrive_f', last + i)}" for i in range(n_last)]
             lines.append("top = out_0")
             lines += [f"top = max(top, out_{i})" for i in range(1, n_last)]
             lines.append("total = 0.0")
             lines += [f"total += np.exp(out_{i} - top)" for i in range(n_last)]
-            lines += [f"emit_b[emit_slot, emit_kind, {last + i}, c] = beta[c] * (np.exp(out_{i} - top) / total - target[{i}, c])"
-                      for i in range(n_last)]
+            lines += [f"emit_b[emit_slot, emit_kind, {last + i}, c] = "
+                      f"beta[c] * (np.exp(out_{i} - top) / total - target[{i}, c])" for i in range(n_last)]
         return lines
 
     def lanes(with_effort: bool, with_emission: bool, mode: str) -> list[str]:
@@ -215,7 +215,8 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
             lines = [f"{pad}for p in range(instances):", *(f"{inner}s{q} = state[{q}, p]" for q in range(P))]
             lines += [f"{inner}e{q} = 0.0" for q in range(P)] if with_effort else []
             for n in range(unrolled):
-                lines += [f"{inner}c = {n} * instances + p", *(inner + line for line in body(with_effort, with_emission, mode))]
+                lines += [f"{inner}c = {n} * instances + p",
+                          *(inner + line for line in body(with_effort, with_emission, mode))]
             if with_effort:
                 lines.append(f"{inner}scale = 1.0 / (beta[p] * batch)")
                 lines += [f"{inner}port_effort[{q}, p] = e{q} * scale" for q in range(P)]
@@ -247,14 +248,16 @@ def field_source(layout, loss_code: int, batch: int | None = None) -> str:
                                      + ["with_emission"] * (with_effort and with_emission)
                                      + ["not with_effort"] * (not with_effort))
             if mode == "unrolled" and with_effort and with_emission:
-                # the written-out samples' emissions are stores to many rows of one array at offsets the compiler
-                # cannot tell apart (it would not vectorise): the efforts written out, the emissions by the loop
+                # the efforts written out, the emissions by the loop over samples: written out, the emission loop
+                # is not vectorised (LLVM reports an instruction it cannot vectorise) and was slower
                 body_lines = [*lanes(True, False, mode), *lanes(False, True, "loop")]
             else:
-                body_lines = lanes(with_effort, with_emission, "loop" if mode == "unrolled" and not with_effort else mode)
+                body_lines = lanes(with_effort, with_emission,
+                                   "loop" if mode == "unrolled" and not with_effort else mode)
             if mode == "unrolled" and with_effort:  # written out for this batch size (the loops take any)
                 body_lines = [f"        if batch != {unrolled}:",
-                              f'            raise ValueError("this field was generated for {unrolled} samples")', *body_lines]
+                              f'            raise ValueError("this field was generated for {unrolled} samples")',
+                              *body_lines]
             source += [f"    {branch} {condition}:", *body_lines]
             branch = "elif"
     return "\n".join(source) + "\n"

@@ -67,17 +67,16 @@ def _combine(base, h, weights, ks, out):
 def _combine_row(base, h, tableau, row, ks, out):
     """:func:`_combine` with the weights ``tableau[row]``, in one pass over the arrays: ``base + s_0 k_0 + ... +
     s_3 k_3`` summed in that order (a zero weight adds an exact zero to a finite sum)."""
-    s0, s1, s2, s3 = h * tableau[row, 0], h * tableau[row, 1], h * tableau[row, 2], h * tableau[row, 3]
-    if s1 == 0.0 and s2 == 0.0 and s3 == 0.0:  # the RK4 stages read one slope each: one stream, not four
+    used, slope = 0, 0
+    for j in range(4):
+        if tableau[row, j] != 0.0:
+            used, slope = used + 1, j
+    if used <= 1:  # the RK4 stages read one slope each: one stream, not four
+        step = h * tableau[row, slope]
         for r in range(base.size):
-            out[r] = base[r] + s0 * ks[0, r]
-    elif s0 == 0.0 and s2 == 0.0 and s3 == 0.0:
-        for r in range(base.size):
-            out[r] = base[r] + s1 * ks[1, r]
-    elif s0 == 0.0 and s1 == 0.0 and s3 == 0.0:
-        for r in range(base.size):
-            out[r] = base[r] + s2 * ks[2, r]
+            out[r] = base[r] + step * ks[slope, r]
     else:
+        s0, s1, s2, s3 = h * tableau[row, 0], h * tableau[row, 1], h * tableau[row, 2], h * tableau[row, 3]
         for r in range(base.size):
             out[r] = (((base[r] + s0 * ks[0, r]) + s1 * ks[1, r]) + s2 * ks[2, r]) + s3 * ks[3, r]
 
@@ -117,21 +116,22 @@ def _record(loss_code, state, ring_f, ring_b, slot, last, n_last, target, batch,
     (``record_waves``) arriving right limits at instance offset ``start`` (a call, not inlined: it runs once
     per step, and the stepping loop stays compact)."""
     instances = state.shape[1]
+    # unsigned record columns: no negative-index wrap-around, so the loops are contiguous vector copies (a signed
+    # start + p compiled to a scatter)
     for p in range(instances):
         record_peak[r, np.uint64(start + p)] = 0.0
     for q in range(record_params.shape[1]):
         for p in range(instances):
-            # an unsigned index: no negative-index wrap-around, so the loop is a contiguous vector copy (a signed
-            # start + p compiled to a scatter)
-            record_params[r, q, np.uint64(start + p)] = state[q, p]
-            record_peak[r, np.uint64(start + p)] = max(record_peak[r, np.uint64(start + p)], abs(state[q, p]))
+            column = np.uint64(start + p)
+            record_params[r, q, column] = state[q, p]
+            record_peak[r, column] = max(record_peak[r, column], abs(state[q, p]))
     costs_at(loss_code, ring_f, slot, RIGHT, last, n_last, target, batch, record_loss, r, start)
     if record_waves:
         for row in range(ring_f.shape[2]):
             for n in range(batch):
                 for p in range(instances):
-                    record_a[r, row, n, start + p] = ring_f[slot, RIGHT, row, n * instances + p]
-                    record_s[r, row, n, start + p] = ring_b[slot, RIGHT, row, n * instances + p]
+                    record_a[r, row, n, np.uint64(start + p)] = ring_f[slot, RIGHT, row, n * instances + p]
+                    record_s[r, row, n, np.uint64(start + p)] = ring_b[slot, RIGHT, row, n * instances + p]
 
 
 # rows of trial = state + h * sum_j _TABLEAU[row, j] k_j: the RK4 stages at t_m, t_m + h/2, t_m + h/2, t_m + h,
@@ -144,8 +144,7 @@ _MIDPOINT, _STEP = 4, 5
 @njit(cache=True, error_model="numpy")
 def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_params, inertial, moving, rate_i, leak_i,
               inertia_i, friction_i, h, steps_per_td, steps, record_every, record_params, record_loss, record_peak,
-              record_a, record_s,
-              record_waves, block):
+              record_a, record_s, record_waves, block):
     """Advance the trainer ``steps`` RK4 steps of ``h`` seconds from rest; returns the first failing step or -1.
 
     Instances run in blocks of ``block`` (a block's lanes stay in cache), one after another in this one
@@ -206,7 +205,8 @@ def run_tline(table, activations, loss_code, beta_p, x_s, target_s, state_i, n_p
         trial = np.empty((size, instances))
         theta = np.empty((n_params, lanes))
         # flat views, made once
-        flat_state, flat_trial, flat_ks = state.reshape(state.size), trial.reshape(trial.size), ks.reshape((4, state.size))
+        flat_state, flat_trial = state.reshape(state.size), trial.reshape(trial.size)
+        flat_ks = ks.reshape((4, state.size))
         last, n_last = table[table.shape[0] - 1, 3], table[table.shape[0] - 1, 1]
         left_done = True  # t = 0: the left limit (lines at rest, sources off) stays zero
         # has_left[s]: ring slot s holds a left limit of its own (else the left limit is its right limit, not
